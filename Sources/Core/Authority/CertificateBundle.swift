@@ -1,0 +1,65 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+import Crypto
+import SwiftASN1
+public import X509
+
+/// A `/validate-cert` request: a camera certificate plus a signature over the image hash (DESIGN §1).
+public struct CertificateBundle: Sendable {
+    /// base64(PEM) exactly as sent; it is part of the signed message.
+    public var cameraCertificate: String
+    public var imageHash: String
+    public var timestamp: Int64
+    public var gpsHash: String?
+    /// DER ECDSA-SHA256 signature.
+    public var signature: [UInt8]
+
+    public init(cameraCertificate: String, imageHash: String, timestamp: Int64, gpsHash: String?, signature: [UInt8]) {
+        self.cameraCertificate = cameraCertificate
+        self.imageHash = imageHash
+        self.timestamp = timestamp
+        self.gpsHash = gpsHash
+        self.signature = signature
+    }
+
+    /// The signed bytes: `image_hash.lower() \n camera_cert \n timestamp \n (gps_hash.lower() or "") \n`.
+    public var signedMessage: [UInt8] {
+        Array("\(imageHash.lowercased())\n\(cameraCertificate)\n\(timestamp)\n\(gpsHash?.lowercased() ?? "")\n".utf8)
+    }
+
+    /// Parses the certificate (base64 of PEM); nil when it is not a certificate.
+    public func parsedCertificate() -> Certificate? {
+        guard let pemData = Data(base64Encoded: cameraCertificate, options: [.ignoreUnknownCharacters]),
+              let pem = String(data: pemData, encoding: .utf8) else { return nil }
+        return try? Certificate(pemEncoded: pem)
+    }
+
+    /// Checks chain, validity and signature; the caller then checks the device (by `serial`) in the registry.
+    /// - Returns: the certificate's serial (subject CN) or the failure.
+    public func verify(against authority: CertificateAuthority, now: Date) -> Result<String, FailureReason> {
+        guard let cert = parsedCertificate() else { return .failure(.certificateUntrusted) }
+        if let failure = authority.verifyDeviceCertificate(cert, now: now) { return .failure(failure) }
+        guard let key = P256.Signing.PublicKey(cert.publicKey),
+              let sig = try? P256.Signing.ECDSASignature(derRepresentation: signature),
+              key.isValidSignature(sig, for: signedMessage) else {
+            return .failure(.signatureInvalid)
+        }
+        guard let cn = cert.subject.commonName else { return .failure(.certificateUntrusted) }
+        return .success(cn)
+    }
+}
+
+extension DistinguishedName {
+    /// The first CommonName attribute's value.
+    var commonName: String? {
+        for rdn in self {
+            for attr in rdn where attr.type == .RDNAttributeType.commonName {
+                if let s = String(attr.value) { return s }
+            }
+        }
+        return nil
+    }
+}

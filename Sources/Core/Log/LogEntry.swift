@@ -1,0 +1,74 @@
+/// One entry of the registration log (DESIGN §2): a numbered, signed change.
+///
+/// `payload` is the JSON of the change exactly as signed; verifiers check the
+/// signature over these bytes and only then decode them.
+public struct LogEntry: Sendable, Equatable {
+    /// Position in the log: 1, 2, 3, … without gaps.
+    public var seq: Int64
+    /// Leader epoch that wrote the entry.
+    public var epoch: Int64
+    /// Commit time, milliseconds since 1970 (the leader's clock; informational).
+    public var timestampMillis: Int64
+    public var kind: LogEntryKind
+    public var payload: [UInt8]
+    /// Ed25519 signature over `signedBytes`.
+    public var signature: [UInt8]
+
+    public init(seq: Int64, epoch: Int64, timestampMillis: Int64, kind: LogEntryKind, payload: [UInt8], signature: [UInt8] = []) {
+        self.seq = seq
+        self.epoch = epoch
+        self.timestampMillis = timestampMillis
+        self.kind = kind
+        self.payload = payload
+        self.signature = signature
+    }
+
+    /// The bytes the signature covers: a domain tag, then every field, length-prefixed.
+    public var signedBytes: [UInt8] {
+        var out: [UInt8] = Array("birthmark-sma-log-v1\0".utf8)
+        func put(_ v: Int64) { withUnsafeBytes(of: v.bigEndian) { out += $0 } }
+        func put(_ bytes: [UInt8]) { put(Int64(bytes.count)); out += bytes }
+        put(seq)
+        put(epoch)
+        put(timestampMillis)
+        put(Array(kind.rawValue.utf8))
+        put(payload)
+        return out
+    }
+
+    /// Decodes the payload (after the signature has been verified).
+    public func change() throws(LogError) -> LogChange {
+        try LogChange.decode(kind: kind, payload: payload)
+    }
+}
+
+/// What a log entry changes.
+public enum LogEntryKind: String, Sendable, Codable, CaseIterable {
+    case keyTablesCreated = "key_tables_created"
+    case authorityInstalled = "authority_installed"
+    case deviceProvisioned = "device_provisioned"
+    case deviceRevoked = "device_revoked"
+    case deviceReinstated = "device_reinstated"
+    case apiKeyCreated = "api_key_created"
+    case apiKeyRevoked = "api_key_revoked"
+}
+
+/// A log problem: refused entries are reported, never applied.
+public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case badSignature = "bad_signature"
+        case malformedPayload = "malformed_payload"
+        case gap
+        case conflict
+    }
+    public var code: Code
+    public var seq: Int64
+    public var reason: String
+    public init(_ code: Code, seq: Int64, _ reason: String) {
+        self.code = code
+        self.seq = seq
+        self.reason = reason
+    }
+    public static func == (a: Self, b: Self) -> Bool { a.code == b.code && a.seq == b.seq }
+    public var description: String { "log entry \(seq): \(code.rawValue): \(reason)" }
+}

@@ -1,0 +1,43 @@
+public import Crypto
+
+/// Signs log entries with the cluster's log-signing key (leader-eligible nodes only).
+public struct LogSigner: Sendable {
+    private let key: Curve25519.Signing.PrivateKey
+
+    public init(privateKey: Curve25519.Signing.PrivateKey) { key = privateKey }
+
+    /// A new random signing key.
+    public static func generate() -> LogSigner { LogSigner(privateKey: .init()) }
+
+    public var rawPrivateKey: [UInt8] { Array(key.rawRepresentation) }
+    public var verifier: LogVerifier { LogVerifier(publicKey: key.publicKey) }
+
+    /// Builds and signs the entry for `change` at `seq`.
+    public func sign(_ change: LogChange, seq: Int64, epoch: Int64, timestampMillis: Int64) -> LogEntry {
+        var entry = LogEntry(seq: seq, epoch: epoch, timestampMillis: timestampMillis,
+                             kind: change.kind, payload: change.encodedPayload())
+        entry.signature = Array(try! key.signature(for: entry.signedBytes))
+        return entry
+    }
+}
+
+/// Verifies log entries; every node does this before applying anything.
+public struct LogVerifier: Sendable {
+    public let publicKey: Curve25519.Signing.PublicKey
+
+    public init(publicKey: Curve25519.Signing.PublicKey) { self.publicKey = publicKey }
+
+    public init(rawPublicKey: [UInt8]) throws(AuthorityError) {
+        do { publicKey = try .init(rawRepresentation: rawPublicKey) } catch {
+            throw AuthorityError(.malformedKey, "log verification key is not a 32-byte Ed25519 public key")
+        }
+    }
+
+    /// Checks the signature, then decodes the change.
+    public func verify(_ entry: LogEntry) throws(LogError) -> LogChange {
+        guard entry.signature.count == 64, publicKey.isValidSignature(entry.signature, for: entry.signedBytes) else {
+            throw LogError(.badSignature, seq: entry.seq, "signature does not verify with the cluster log key")
+        }
+        do { return try entry.change() } catch { throw LogError(.malformedPayload, seq: entry.seq, error.reason) }
+    }
+}

@@ -1,0 +1,99 @@
+/// The in-memory device index: NUC hash -> device and serial -> device.
+///
+/// A plain value type, not thread-safe; `Registry` puts it behind a lock.
+public struct DeviceIndex: Sendable {
+    @usableFromInline
+    struct Entry: Sendable {
+        var nucHash: NUCHash
+        var serial: String
+        var t0: UInt16, t1: UInt16, t2: UInt16
+        var revoked: Bool
+
+        @inline(__always)
+        func holdsTable(_ table: Int) -> Bool {
+            table == Int(t0) || table == Int(t1) || table == Int(t2)
+        }
+    }
+
+    @usableFromInline var entries: [Entry] = []
+    @usableFromInline var byNUC: [NUCHash: Int32] = [:]
+    @usableFromInline var bySerial: [String: Int32] = [:]
+    /// Devices currently revoked.
+    public private(set) var revokedCount = 0
+
+    public init() {}
+
+    /// Devices held.
+    public var count: Int { entries.count }
+
+    public mutating func reserveCapacity(_ n: Int) {
+        entries.reserveCapacity(n)
+        byNUC.reserveCapacity(n)
+        bySerial.reserveCapacity(n)
+    }
+
+    /// Why an insert was refused.
+    public enum InsertConflict: Error, Equatable, Sendable {
+        case duplicateSerial
+        case duplicateNUCHash
+        case invalidTables
+    }
+
+    /// Adds a device; refuses a duplicate serial or NUC hash, or a table list that is not 3 distinct ids in 0..<65536.
+    public mutating func insert(_ device: RegisteredDevice) throws(InsertConflict) {
+        let t = device.tableIDs
+        guard t.count == BirthmarkProtocol.tablesPerDevice, Set(t).count == t.count,
+              t.allSatisfy({ (0...Int(UInt16.max)).contains($0) }) else { throw .invalidTables }
+        guard bySerial[device.serial] == nil else { throw .duplicateSerial }
+        guard byNUC[device.nucHash] == nil else { throw .duplicateNUCHash }
+        let slot = Int32(entries.count)
+        entries.append(Entry(nucHash: device.nucHash, serial: device.serial,
+                             t0: UInt16(t[0]), t1: UInt16(t[1]), t2: UInt16(t[2]), revoked: device.revoked))
+        byNUC[device.nucHash] = slot
+        bySerial[device.serial] = slot
+        if device.revoked { revokedCount += 1 }
+    }
+
+    /// Marks a device revoked or not. Returns false when the serial is unknown.
+    @discardableResult
+    public mutating func setRevoked(serial: String, _ revoked: Bool) -> Bool {
+        guard let slot = bySerial[serial] else { return false }
+        let i = Int(slot)
+        if entries[i].revoked != revoked {
+            revokedCount += revoked ? 1 : -1
+            entries[i].revoked = revoked
+        }
+        return true
+    }
+
+    /// The device with this serial.
+    public func device(serial: String) -> RegisteredDevice? {
+        bySerial[serial].map { device(at: Int($0)) }
+    }
+
+    /// The device with this NUC hash.
+    public func device(nucHash: NUCHash) -> RegisteredDevice? {
+        byNUC[nucHash].map { device(at: Int($0)) }
+    }
+
+    private func device(at i: Int) -> RegisteredDevice {
+        let e = entries[i]
+        return RegisteredDevice(serial: e.serial, nucHash: e.nucHash,
+                                tableIDs: [Int(e.t0), Int(e.t1), Int(e.t2)], revoked: e.revoked)
+    }
+
+    /// The validation decision for a decrypted NUC hash presented under `table` (no allocation).
+    @inline(__always)
+    public func decide(nucHash: NUCHash, table: Int) -> ValidationOutcome {
+        guard let slot = byNUC[nucHash] else { return .fail(.unknownDevice) }
+        let e = entries[Int(slot)]
+        guard e.holdsTable(table) else { return .fail(.tableNotAssigned) }
+        guard !e.revoked else { return .fail(.revoked) }
+        return .pass
+    }
+
+    /// Devices holding `table` (key-table compromise tooling). Linear scan.
+    public func serials(holdingTable table: Int) -> [String] {
+        entries.lazy.filter { $0.holdsTable(table) }.map(\.serial)
+    }
+}

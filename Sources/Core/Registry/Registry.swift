@@ -1,0 +1,116 @@
+/// The node's in-memory validation state: key tables + device index, safe to share.
+///
+/// Validation takes a read lock (many at once); applying a log entry takes the
+/// write lock briefly. Loaded from PostgreSQL at start, then kept current by the log.
+public final class Registry: Sendable {
+    private struct State: Sendable {
+        var keys: KeyTables?
+        var index = DeviceIndex()
+        var retiredTables: Set<Int> = []
+    }
+
+    private let state = ReadWriteLocked(State())
+
+    public init() {}
+
+    /// Installs (or replaces) the key tables.
+    public func installKeyTables(_ tables: KeyTables) {
+        state.withWriteLock { $0.keys = tables }
+    }
+
+    /// Replaces the whole device index (start-up load).
+    public func replaceIndex(_ index: DeviceIndex) {
+        state.withWriteLock { $0.index = index }
+    }
+
+    /// Adds a device (a provisioning applied from the log).
+    public func insert(_ device: RegisteredDevice) throws(DeviceIndex.InsertConflict) {
+        let result: Result<Void, DeviceIndex.InsertConflict> = state.withWriteLock { s in
+            Result { () throws(DeviceIndex.InsertConflict) in try s.index.insert(device) }
+        }
+        try result.get()
+    }
+
+    /// Revokes or reinstates; false if the serial is unknown.
+    @discardableResult
+    public func setRevoked(serial: String, _ revoked: Bool) -> Bool {
+        state.withWriteLock { $0.index.setRevoked(serial: serial, revoked) }
+    }
+
+    /// Marks a table retired (tokens under it FAIL) or active again.
+    public func setRetired(table: Int, _ retired: Bool) {
+        state.withWriteLock { s in
+            if retired { s.retiredTables.insert(table) } else { s.retiredTables.remove(table) }
+        }
+    }
+
+    /// The full DESIGN §1 check of one token.
+    public func validate(_ token: CameraToken) -> ValidationOutcome {
+        state.withReadLock { s in
+            guard let keys = s.keys else { return .fail(.unknownTable) }
+            let opened = keys.derived.withKey(table: token.tableID, index: token.keyIndex) {
+                TokenCipher.open(token, key: $0)
+            }
+            switch opened {
+            case nil:
+                return .fail(.unknownTable)
+            case .authenticationFailed?:
+                return .fail(.authenticationFailed)
+            case .opened(let nuc)?:
+                let outcome = s.index.decide(nucHash: nuc, table: token.tableID)
+                if outcome == .pass, !s.retiredTables.isEmpty, s.retiredTables.contains(token.tableID) {
+                    return .fail(.tableRetired)
+                }
+                return outcome
+            }
+        }
+    }
+
+    /// Validates many tokens under one lock acquisition.
+    public func validate(_ tokens: [CameraToken]) -> [ValidationOutcome] {
+        tokens.map(validate)
+    }
+
+    public func device(serial: String) -> RegisteredDevice? {
+        state.withReadLock { $0.index.device(serial: serial) }
+    }
+
+    public func device(nucHash: NUCHash) -> RegisteredDevice? {
+        state.withReadLock { $0.index.device(nucHash: nucHash) }
+    }
+
+    /// The master key of `table` (for a provisioning file), or nil.
+    public func masterKey(table: Int) -> Bytes32? {
+        state.withReadLock { s in
+            guard let keys = s.keys, table >= 0, table < keys.count else { return nil }
+            return keys.masterKeys[table]
+        }
+    }
+
+    /// Counts for `/stats` and readiness.
+    public struct Counts: Sendable, Equatable {
+        public var devices: Int
+        public var revoked: Int
+        public var keyTables: Int
+        public var retiredTables: Int
+    }
+
+    public var counts: Counts {
+        state.withReadLock { s in
+            Counts(devices: s.index.count, revoked: s.index.revokedCount,
+                   keyTables: s.keys?.count ?? 0, retiredTables: s.retiredTables.count)
+        }
+    }
+
+    /// Table ids that may be assigned to new devices.
+    public var assignableTables: [Int] {
+        state.withReadLock { s in
+            guard let keys = s.keys else { return [] }
+            return (0..<keys.count).filter { !s.retiredTables.contains($0) }
+        }
+    }
+
+    public func serials(holdingTable table: Int) -> [String] {
+        state.withReadLock { $0.index.serials(holdingTable: table) }
+    }
+}

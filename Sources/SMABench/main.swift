@@ -1,0 +1,136 @@
+// sma-bench: in-process benchmarks of the validation hot path (run in release).
+//
+//   swift run -c release sma-bench validate [--devices N] [--tokens N] [--seconds S]
+//
+// Prints one line per measurement; BENCHMARKS.md records the results.
+import Core
+import Crypto
+import Foundation
+
+func arg(_ name: String, _ def: Int) -> Int {
+    let a = CommandLine.arguments
+    if let i = a.firstIndex(of: name), i + 1 < a.count, let v = Int(a[i + 1]) { return v }
+    return def
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func rssMB() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Double(line.split(separator: " ")[1])! / 1024
+    }
+    return 0
+}
+
+struct FastRNG: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomBytes32(_ rng: inout FastRNG) -> Bytes32 {
+    var b = [UInt8](repeating: 0, count: 32)
+    for i in stride(from: 0, to: 32, by: 8) {
+        withUnsafeBytes(of: rng.next()) { b.replaceSubrange(i..<(i + 8), with: $0) }
+    }
+    return Bytes32(b)!
+}
+
+func benchValidate() {
+    let devices = arg("--devices", 1_000_000)
+    let tokenCount = arg("--tokens", 200_000)
+    let seconds = Double(arg("--seconds", 5))
+    let tables = arg("--tables", BirthmarkProtocol.defaultTableCount)
+    var rng = FastRNG(state: 42)
+    print("sma-bench validate: devices=\(devices) tables=\(tables) tokens=\(tokenCount) cores=\(System.activeProcessorCount)")
+
+    let masters = (0..<tables).map { _ in randomBytes32(&rng) }
+    var t0 = now()
+    let single = DerivedKeyStore(masterKeys: masters, concurrency: 1)
+    let deriveSingle = now() - t0
+    _ = single
+    t0 = now()
+    let keyTables = KeyTables(masterKeys: masters)
+    let deriveParallel = now() - t0
+    print(String(format: "derive all %d keys: %.3f s on 1 core (%.0f ns/key), %.3f s on %d cores",
+                 tables * 1000, deriveSingle, deriveSingle / Double(tables * 1000) * 1e9, deriveParallel, System.activeProcessorCount))
+
+    // Reference cost: one swift-crypto HKDF derivation per token (no cache).
+    t0 = now()
+    var sink = 0
+    for i in 0..<20_000 {
+        let k = KeyDerivation.derivedKey(masterKey: masters[i % tables], keyIndex: i % 1000)
+        sink &+= k.withUnsafeBytes { Int($0[0]) }
+    }
+    let hkdfRef = (now() - t0) / 20_000
+    print(String(format: "swift-crypto HKDF per key (reference, uncached): %.2f us", hkdfRef * 1e6))
+
+    let rssBefore = rssMB()
+    t0 = now()
+    var index = DeviceIndex()
+    index.reserveCapacity(devices)
+    var sample: [(NUCHash, [Int])] = []
+    for d in 0..<devices {
+        let nuc = NUCHash(randomBytes32(&rng))
+        var t = Set<Int>()
+        while t.count < 3 { t.insert(Int(rng.next() % UInt64(tables))) }
+        let ids = Array(t)
+        try! index.insert(RegisteredDevice(serial: "CAM-\(d)", nucHash: nuc, tableIDs: ids))
+        if sample.count < 4096, rng.next() % UInt64(max(1, devices / 4096)) == 0 { sample.append((nuc, ids)) }
+    }
+    let registry = Registry()
+    registry.installKeyTables(keyTables)
+    registry.replaceIndex(index)
+    index = DeviceIndex()
+    print(String(format: "index %d devices: %.2f s, +%.0f MB RSS (process RSS %.0f MB incl. 80 MB of derived keys)",
+                 devices, now() - t0, rssMB() - rssBefore, rssMB()))
+
+    // Tokens made like cameras make them (swift-crypto), outside the timed loop.
+    var tokens: [CameraToken] = []
+    tokens.reserveCapacity(tokenCount)
+    for i in 0..<tokenCount {
+        let (nuc, ids) = sample[i % sample.count]
+        let table = ids[i % 3]
+        let keyIndex = Int(rng.next() % 1000)
+        let key = KeyDerivation.derivedKey(masterKey: masters[table], keyIndex: keyIndex)
+        let box = try! AES.GCM.seal(nuc.bytes, using: key)
+        tokens.append(CameraToken(ciphertext: Bytes32(box.ciphertext)!, authTag: Bytes16(box.tag)!,
+                                  nonce: Bytes12(Array(box.nonce))!, tableID: table, keyIndex: keyIndex))
+    }
+    var tampered = tokens
+    for i in tampered.indices { tampered[i].authTag = Bytes16([UInt8](repeating: UInt8(i & 0xff), count: 16))! }
+
+    func run(_ label: String, _ set: [CameraToken], expectPass: Bool) {
+        var n = 0, passes = 0
+        let start = now()
+        var elapsed = 0.0
+        repeat {
+            for t in set where registry.validate(t) == .pass { passes += 1 }
+            n += set.count
+            elapsed = now() - start
+        } while elapsed < seconds
+        precondition(expectPass ? passes == n : passes == 0, "\(label): wrong answers")
+        print(String(format: "%@: %.0f tokens/s on one thread (%.2f us/token, %d tokens)", label, Double(n) / elapsed, elapsed / Double(n) * 1e6, n))
+    }
+    // Cold: the first pass over fresh tokens (caches cold for the device index); warm: repeated.
+    let coldStart = now()
+    var coldPass = 0
+    for t in tokens where registry.validate(t) == .pass { coldPass += 1 }
+    let cold = now() - coldStart
+    precondition(coldPass == tokens.count)
+    print(String(format: "valid tokens, cold (first pass): %.0f tokens/s (%.2f us/token)", Double(tokens.count) / cold, cold / Double(tokens.count) * 1e6))
+    run("valid tokens, warm", tokens, expectPass: true)
+    run("tampered tokens (FAIL)", tampered, expectPass: false)
+    print("sink \(sink % 2)")
+}
+
+switch CommandLine.arguments.dropFirst().first {
+case "validate", nil: benchValidate()
+default: print("usage: sma-bench validate [--devices N] [--tokens N] [--seconds S] [--tables N]")
+}
