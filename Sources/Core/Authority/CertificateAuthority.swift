@@ -124,6 +124,11 @@ public struct CertificateAuthority: Sendable {
 
     /// True when `certificate` was signed by this authority's intermediate and is within validity at `now`.
     public func verifyDeviceCertificate(_ certificate: Certificate, now: Date) -> FailureReason? {
+        Self.verifyDeviceCertificate(certificate, intermediate: intermediate, now: now)
+    }
+
+    /// The same check with only the intermediate's certificate (nodes without the CA key).
+    public static func verifyDeviceCertificate(_ certificate: Certificate, intermediate: Certificate, now: Date) -> FailureReason? {
         guard certificate.issuer == intermediate.subject,
               intermediate.publicKey.isValidSignature(certificate.signature, for: certificate) else {
             return .certificateUntrusted

@@ -40,8 +40,13 @@ public struct CertificateBundle: Sendable {
     /// Checks chain, validity and signature; the caller then checks the device (by `serial`) in the registry.
     /// - Returns: the certificate's serial (subject CN) or the failure.
     public func verify(against authority: CertificateAuthority, now: Date) -> Result<String, FailureReason> {
+        verify(intermediate: authority.intermediate, now: now)
+    }
+
+    /// The same check against the intermediate CA certificate alone.
+    public func verify(intermediate: Certificate, now: Date) -> Result<String, FailureReason> {
         guard let cert = parsedCertificate() else { return .failure(.certificateUntrusted) }
-        if let failure = authority.verifyDeviceCertificate(cert, now: now) { return .failure(failure) }
+        if let failure = CertificateAuthority.verifyDeviceCertificate(cert, intermediate: intermediate, now: now) { return .failure(failure) }
         guard let key = P256.Signing.PublicKey(cert.publicKey),
               let sig = try? P256.Signing.ECDSASignature(derRepresentation: signature),
               key.isValidSignature(sig, for: signedMessage) else {

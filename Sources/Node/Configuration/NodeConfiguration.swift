@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+
+/// Everything a node needs to run, loaded from one JSON file plus `SMA_*` environment overrides.
+///
+/// Every field has a documented default except the ones that identify the node's
+/// data (`database_url`, `kek_file`). Validated at start: errors name the key.
+struct NodeConfiguration: Codable, Sendable, Equatable {
+    /// Unique node id, e.g. `r1-n1`. Default `node-1`.
+    var nodeID: String = "node-1"
+    /// Region name, e.g. `region-1`. Default `region-1`.
+    var region: String = "region-1"
+    /// `leader-eligible` (may take the lease and write) or `follower`. Default `leader-eligible`.
+    var role: NodeRole = .leaderEligible
+    /// Public API listener. Default 127.0.0.1:8080.
+    var publicHost: String = "127.0.0.1"
+    var publicPort: Int = 8080
+    /// Peer (replication, mutual TLS) listener. Default 127.0.0.1:9080.
+    var peerHost: String = "127.0.0.1"
+    var peerPort: Int = 9080
+    /// libpq connection string or URI of this node's PostgreSQL database. Required.
+    var databaseURL: String = ""
+    /// Connections in the node's PostgreSQL pool. Default 8.
+    var databasePoolSize: Int = 8
+    /// File holding the key-encryption key (64 hex digits). Required.
+    var kekFile: String = ""
+    /// Peer URLs to join through (issue: replication). Default none.
+    var seeds: [String] = []
+    /// Answer `POST /validate` without an API key (drop-in compatibility with today's aggregators). Default false.
+    var anonymousValidation: Bool = false
+    /// Manufacturer name in certificates (subject O, manufacturerID extension). Default `SIMULATED_MFG`.
+    var manufacturer: String = "SIMULATED_MFG"
+    /// Validation URL written into device certificates (maEndpoint). Default `http://<public_host>:<public_port>/validate`.
+    var maEndpoint: String? = nil
+    /// `trace`, `debug`, `info`, `notice`, `warning`, `error`. Default `info`.
+    var logLevel: String = "info"
+    /// Largest accepted request body for single requests, bytes. Default 64 KiB.
+    var maxBodyBytes: Int = 64 * 1024
+    /// Largest accepted body for batch and bulk endpoints, bytes. Default 16 MiB.
+    var maxBulkBodyBytes: Int = 16 * 1024 * 1024
+    /// Most tokens in one `/v1/validate/batch` or devices in one bulk provisioning. Default 1,000.
+    var maxBatchItems: Int = 1000
+    /// Requests per second allowed per API key (or per client address when anonymous), burst = 2 s worth. 0 = unlimited. Default 50,000.
+    var rateLimitPerSecond: Int = 50_000
+    /// Requests per second for provisioning and admin endpoints per key. Default 2,000.
+    var writeRateLimitPerSecond: Int = 2_000
+    /// How long a request carrying `X-SMA-Min-Seq` may wait for that entry, seconds. Default 5.
+    var minSeqWaitSeconds: Double = 5
+    /// Leader lease time-to-live, seconds (database time). Default 5.
+    var leaseTTLSeconds: Double = 5
+    /// How often the node re-reads its own database's log for entries written by others, seconds. Default 0.2.
+    var logPollSeconds: Double = 0.2
+
+    enum CodingKeys: String, CodingKey {
+        case nodeID = "node_id", region, role
+        case publicHost = "public_host", publicPort = "public_port", peerHost = "peer_host", peerPort = "peer_port"
+        case databaseURL = "database_url", databasePoolSize = "database_pool_size", kekFile = "kek_file", seeds
+        case anonymousValidation = "anonymous_validation", manufacturer, maEndpoint = "ma_endpoint", logLevel = "log_level"
+        case maxBodyBytes = "max_body_bytes", maxBulkBodyBytes = "max_bulk_body_bytes", maxBatchItems = "max_batch_items"
+        case rateLimitPerSecond = "rate_limit_per_second", writeRateLimitPerSecond = "write_rate_limit_per_second"
+        case minSeqWaitSeconds = "min_seq_wait_seconds", leaseTTLSeconds = "lease_ttl_seconds", logPollSeconds = "log_poll_seconds"
+    }
+
+    init() {}
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = NodeConfiguration()
+        func v<T: Decodable>(_ k: CodingKeys, _ def: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? def }
+        nodeID = try v(.nodeID, d.nodeID)
+        region = try v(.region, d.region)
+        role = try v(.role, d.role)
+        publicHost = try v(.publicHost, d.publicHost)
+        publicPort = try v(.publicPort, d.publicPort)
+        peerHost = try v(.peerHost, d.peerHost)
+        peerPort = try v(.peerPort, d.peerPort)
+        databaseURL = try v(.databaseURL, d.databaseURL)
+        databasePoolSize = try v(.databasePoolSize, d.databasePoolSize)
+        kekFile = try v(.kekFile, d.kekFile)
+        seeds = try v(.seeds, d.seeds)
+        anonymousValidation = try v(.anonymousValidation, d.anonymousValidation)
+        manufacturer = try v(.manufacturer, d.manufacturer)
+        maEndpoint = try c.decodeIfPresent(String.self, forKey: .maEndpoint)
+        logLevel = try v(.logLevel, d.logLevel)
+        maxBodyBytes = try v(.maxBodyBytes, d.maxBodyBytes)
+        maxBulkBodyBytes = try v(.maxBulkBodyBytes, d.maxBulkBodyBytes)
+        maxBatchItems = try v(.maxBatchItems, d.maxBatchItems)
+        rateLimitPerSecond = try v(.rateLimitPerSecond, d.rateLimitPerSecond)
+        writeRateLimitPerSecond = try v(.writeRateLimitPerSecond, d.writeRateLimitPerSecond)
+        minSeqWaitSeconds = try v(.minSeqWaitSeconds, d.minSeqWaitSeconds)
+        leaseTTLSeconds = try v(.leaseTTLSeconds, d.leaseTTLSeconds)
+        logPollSeconds = try v(.logPollSeconds, d.logPollSeconds)
+    }
+
+    /// The maEndpoint actually written into certificates.
+    var effectiveMAEndpoint: String { maEndpoint ?? "http://\(publicHost):\(publicPort)/validate" }
+}
+
+enum NodeRole: String, Codable, Sendable {
+    case leaderEligible = "leader-eligible"
+    case follower
+}
+
+/// A configuration problem; names the key.
+struct ConfigurationError: Error, CustomStringConvertible {
+    var key: String
+    var problem: String
+    var description: String { "configuration: \(key): \(problem)" }
+}
+
+extension NodeConfiguration {
+    /// Loads `path`, applies `SMA_<KEY>` environment overrides (e.g. `SMA_DATABASE_URL`), validates.
+    static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> NodeConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(key: "--config", problem: "cannot read \(path)")
+        }
+        var object: [String: Any]
+        do {
+            guard let o = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ConfigurationError(key: "--config", problem: "\(path) must hold a JSON object")
+            }
+            object = o
+        } catch let e as ConfigurationError { throw e } catch {
+            throw ConfigurationError(key: "--config", problem: "\(path) is not valid JSON")
+        }
+        let known = Set(CodingKeys.allKeys)
+        if let unknown = object.keys.first(where: { !known.contains($0) }) {
+            throw ConfigurationError(key: unknown, problem: "unknown key in \(path)")
+        }
+        for key in known {
+            guard let raw = environment["SMA_" + key.uppercased()] else { continue }
+            if let i = Int(raw) { object[key] = i }
+            else if let d = Double(raw) { object[key] = d }
+            else if raw == "true" || raw == "false" { object[key] = raw == "true" }
+            else if key == "seeds" { object[key] = raw.split(separator: ",").map(String.init) }
+            else { object[key] = raw }
+        }
+        let merged = try JSONSerialization.data(withJSONObject: object)
+        let config: NodeConfiguration
+        do {
+            config = try JSONDecoder().decode(NodeConfiguration.self, from: merged)
+        } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx) {
+            throw ConfigurationError(key: ctx.codingPath.map(\.stringValue).joined(separator: "."), problem: "has the wrong type")
+        } catch let DecodingError.dataCorrupted(ctx) {
+            throw ConfigurationError(key: ctx.codingPath.map(\.stringValue).joined(separator: "."), problem: "has an invalid value")
+        }
+        try config.validate()
+        return config
+    }
+
+    func validate() throws {
+        if databaseURL.isEmpty { throw ConfigurationError(key: "database_url", problem: "is required") }
+        if kekFile.isEmpty { throw ConfigurationError(key: "kek_file", problem: "is required") }
+        if nodeID.isEmpty || nodeID.count > 64 { throw ConfigurationError(key: "node_id", problem: "must be 1 to 64 characters") }
+        for (key, port) in [("public_port", publicPort), ("peer_port", peerPort)] where !(1...65535).contains(port) {
+            throw ConfigurationError(key: key, problem: "must be a port number 1-65535")
+        }
+        if databasePoolSize < 1 { throw ConfigurationError(key: "database_pool_size", problem: "must be at least 1") }
+        if maxBodyBytes < 512 { throw ConfigurationError(key: "max_body_bytes", problem: "must be at least 512") }
+        if maxBatchItems < 1 { throw ConfigurationError(key: "max_batch_items", problem: "must be at least 1") }
+        if leaseTTLSeconds < 1 { throw ConfigurationError(key: "lease_ttl_seconds", problem: "must be at least 1") }
+        if !(0.01...60).contains(logPollSeconds) { throw ConfigurationError(key: "log_poll_seconds", problem: "must be between 0.01 and 60") }
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
+            throw ConfigurationError(key: "log_level", problem: "must be one of trace, debug, info, notice, warning, error")
+        }
+    }
+}
+
+extension NodeConfiguration.CodingKeys: CaseIterable {
+    static var allKeys: [String] { allCases.map(\.rawValue) }
+}

@@ -1,0 +1,94 @@
+import Core
+import Foundation
+import SMAPostgres
+import Hummingbird
+import NIOCore
+import Logging
+
+extension APIServer {
+    /// `POST /api/v1/devices/provision` -> 201 with the provisioning file.
+    @Sendable func provision(_ request: Request, context: SMARequestContext) async throws -> Response {
+        _ = try authorize(request, context, .provisioner, write: true)
+        let body = try await body(request, ProvisionRequest.self, limit: config.maxBodyBytes)
+        let (file, seq) = try await requireWriter().provision(body)
+        context.logger.info("device provisioned", metadata: ["device.serial": "\(file.device_serial)", "log.seq": "\(seq)"])
+        return try json(file, status: .created, seq: seq)
+    }
+
+    struct BulkRequest: Decodable { var devices: [ProvisionRequest] }
+    struct BulkResponse: Encodable { var devices: [ProvisionResponse] }
+
+    /// `POST /api/v1/devices/provision/bulk`: one transaction for the whole batch.
+    @Sendable func provisionBulk(_ request: Request, context: SMARequestContext) async throws -> Response {
+        _ = try authorize(request, context, .provisioner, write: true)
+        let body = try await body(request, BulkRequest.self, limit: config.maxBulkBodyBytes)
+        guard !body.devices.isEmpty else { throw InputError(field: "devices", "must hold at least one device") }
+        guard body.devices.count <= config.maxBatchItems else {
+            throw InputError(field: "devices", "at most \(config.maxBatchItems) devices per batch")
+        }
+        let (files, seq) = try await requireWriter().provision(bulk: body.devices)
+        context.logger.info("devices provisioned in bulk", metadata: ["devices.count": "\(files.count)", "log.seq": "\(seq)"])
+        return try json(BulkResponse(devices: files), status: .created, seq: seq)
+    }
+
+    /// `GET /api/v1/devices/{serial}` (no secrets).
+    @Sendable func getDevice(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let principal = try authorize(request, context, .provisioner)
+        _ = principal
+        try await awaitMinSeq(request)
+        let serial = try context.parameters.require("serial")
+        guard let d = try await pool.withConnection({ c in try Store.device(c, serial: serial) }) else {
+            throw NodeError(.notFound, "no device with this serial")
+        }
+        return try json(d)
+    }
+
+    struct DevicePage: Encodable {
+        var devices: [Store.DeviceDetails]
+        var next_after: String?
+    }
+
+    /// `GET /api/v1/devices?family=&after=&limit=` (admin; keyset paging by serial).
+    @Sendable func listDevices(_ request: Request, context: SMARequestContext) async throws -> Response {
+        _ = try authorize(request, context, .admin)
+        try await awaitMinSeq(request)
+        let q = request.uri.queryParameters
+        let family = q.get("family")
+        let after = q.get("after")
+        var limit = 100
+        if let raw = q.get("limit") {
+            guard let l = Int(raw), (1...1000).contains(l) else { throw InputError(field: "limit", "must be an integer from 1 to 1000") }
+            limit = l
+        }
+        let pageSize = limit
+        let page = try await pool.withConnection { c in try Store.devices(c, family: family, after: after, limit: pageSize) }
+        return try json(DevicePage(devices: page, next_after: page.count == limit ? page.last?.device_serial : nil))
+    }
+
+    struct RevokeRequest: Decodable { var reason: String? }
+    struct DeviceStatus: Encodable {
+        var device_serial: String
+        var revoked: Bool
+        var changed: Bool
+    }
+
+    /// `POST /api/v1/devices/{serial}/revoke` (admin). Idempotent.
+    @Sendable func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let principal = try authorize(request, context, .admin, write: true)
+        let serial = try context.parameters.require("serial")
+        let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
+        let seq = try await requireWriter().revoke(serial: serial, reason: reason)
+        context.logger.notice("device revoked", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
+        return try json(DeviceStatus(device_serial: serial, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
+    }
+
+    /// `POST /api/v1/devices/{serial}/reinstate` (admin). Idempotent.
+    @Sendable func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let principal = try authorize(request, context, .admin, write: true)
+        let serial = try context.parameters.require("serial")
+        let seq = try await requireWriter().reinstate(serial: serial)
+        context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
+        return try json(DeviceStatus(device_serial: serial, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
+    }
+}

@@ -1,0 +1,38 @@
+import Synchronization
+import Logging
+
+/// Token buckets per caller (API key id, or client address when anonymous).
+final class RateLimiter: Sendable {
+    private struct Bucket {
+        var tokens: Double
+        var last: ContinuousClock.Instant
+    }
+
+    private let buckets = Mutex<[String: Bucket]>([:])
+    let perSecond: Double
+    let burst: Double
+
+    /// - Parameter perSecond: 0 disables limiting.
+    init(perSecond: Int, burstSeconds: Double = 2) {
+        self.perSecond = Double(perSecond)
+        self.burst = max(1, Double(perSecond) * burstSeconds)
+    }
+
+    /// Takes `cost` tokens for `key`; false when the caller is over its rate.
+    func allow(_ key: String, cost: Double = 1) -> Bool {
+        guard perSecond > 0 else { return true }
+        let now = ContinuousClock.now
+        return buckets.withLock { b in
+            var bucket = b[key] ?? Bucket(tokens: burst, last: now)
+            let elapsed = bucket.last.duration(to: now)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            bucket.tokens = min(burst, bucket.tokens + seconds * perSecond)
+            bucket.last = now
+            let ok = bucket.tokens >= cost
+            if ok { bucket.tokens -= cost }
+            if b.count > 100_000 { b.removeAll(keepingCapacity: true) }
+            b[key] = bucket
+            return ok
+        }
+    }
+}

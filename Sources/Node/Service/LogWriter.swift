@@ -1,0 +1,46 @@
+import Core
+import Logging
+import SMAPostgres
+
+/// The leader's write path: changes become signed log entries, committed with their table
+/// writes in one fenced transaction, then applied to memory. A write is acknowledged only after commit.
+final class LogWriter: Sendable {
+    let pool: PostgresPool
+    let signer: LogSigner
+    let state: NodeState
+    let leadership: Leadership
+    private let logger: Logger
+
+    init(pool: PostgresPool, signer: LogSigner, state: NodeState, leadership: Leadership, logger: Logger) {
+        self.pool = pool
+        self.signer = signer
+        self.state = state
+        self.leadership = leadership
+        self.logger = logger
+    }
+
+    /// Commits `changes` atomically; returns their entries (the last one's seq is the write's `X-SMA-Seq`).
+    func write(_ changes: [LogChange]) async throws -> [LogEntry] {
+        guard let fence = leadership.fence else {
+            throw NodeError(.notLeader, "this node does not hold the leader lease")
+        }
+        let signer = self.signer, kek = state.kek
+        let entries: [LogEntry]
+        do {
+            entries = try await pool.withConnection { c in
+                try c.transaction { c in try Store.append(c, changes, signer: signer, fence: fence, kek: kek) }
+            }
+        } catch let e as PostgresError where e.isUniqueViolation {
+            switch e.constraint {
+            case "devices_pkey": throw NodeError(.conflict, "a device with this serial is already provisioned", field: "device_serial")
+            case "devices_nuc_hash_key": throw NodeError(.conflict, "a device with this NUC hash is already provisioned", field: "nuc_hash")
+            default: throw NodeError(.conflict, "the change conflicts with existing data")
+            }
+        } catch let e as PostgresError {
+            logger.error("write transaction failed", metadata: ["error": "\(e)"])
+            throw NodeError(.unavailable, "the authoritative database is unavailable; the write was not committed")
+        }
+        state.offer(entries)
+        return entries
+    }
+}

@@ -1,0 +1,141 @@
+import Core
+import Foundation
+import Logging
+import Synchronization
+import X509
+import SwiftASN1
+import Prometheus
+
+/// The node's in-memory state (registry, API keys, CA certificates), kept in step with the log.
+///
+/// Entries reach it in any order from the node's own writes, the database tailer and
+/// (with replication) peers; a `LogSequencer` hands them out strictly in seq order.
+final class NodeState: Sendable {
+    let registry = Registry()
+    let apiKeys = APIKeyDirectory()
+    let kek: KeyEncryptionKey
+    let metrics: NodeMetrics
+    private let logger: Logger
+    private let sequencer: Mutex<LogSequencer>
+    private let appliedSeq = Atomic<Int64>(0)
+    private let ready = Atomic<Bool>(false)
+    private let authority = Mutex<CertificateAuthorityCertificates?>(nil)
+    private let masterKeys = Mutex<[Int: Bytes32]>([:])
+
+    /// The CA's public certificates (every node has them; only the leader has the keys).
+    struct CertificateAuthorityCertificates: Sendable {
+        var root: Certificate
+        var intermediate: Certificate
+    }
+
+    init(kek: KeyEncryptionKey, metrics: NodeMetrics, logger: Logger) {
+        self.kek = kek
+        self.metrics = metrics
+        self.logger = logger
+        self.sequencer = Mutex(LogSequencer(applied: 0))
+    }
+
+    /// Highest seq applied to memory.
+    var applied: Int64 { appliedSeq.load(ordering: .acquiring) }
+    var isReady: Bool { ready.load(ordering: .acquiring) }
+    func markReady() { ready.store(true, ordering: .releasing) }
+
+    var authorityCertificates: CertificateAuthorityCertificates? { authority.withLock { $0 } }
+
+    /// Builds memory from a database snapshot (start-up).
+    func load(_ snapshot: Store.Snapshot) throws {
+        var keys: [Int: Bytes32] = [:]
+        for t in snapshot.tables {
+            let plain = try kek.open(t.sealed, label: "key_table:\(t.id)")
+            keys[t.id] = Bytes32(plain)!
+        }
+        installKeyTables(keys)
+        for t in snapshot.tables where t.retired { registry.setRetired(table: t.id, true) }
+        if let a = snapshot.authority { try installAuthority(rootPEM: a.rootPEM, intermediatePEM: a.intermediatePEM) }
+        for k in snapshot.apiKeys { apiKeys.add(hash: k.hash, principal: k.principal) }
+        registry.replaceIndex(snapshot.index)
+        sequencer.withLock { $0 = LogSequencer(applied: snapshot.head) }
+        appliedSeq.store(snapshot.head, ordering: .releasing)
+        metrics.appliedSeq.set(snapshot.head)
+    }
+
+    private func installKeyTables(_ keys: [Int: Bytes32]) {
+        let all = masterKeys.withLock { m -> [Bytes32] in
+            m.merge(keys) { $1 }
+            let count = (m.keys.max() ?? -1) + 1
+            return (0..<count).map { m[$0] ?? Bytes32() }
+        }
+        if !all.isEmpty { registry.installKeyTables(KeyTables(masterKeys: all)) }
+    }
+
+    private func installAuthority(rootPEM: String, intermediatePEM: String) throws {
+        let certs = CertificateAuthorityCertificates(root: try Certificate(pemEncoded: rootPEM),
+                                                     intermediate: try Certificate(pemEncoded: intermediatePEM))
+        authority.withLock { $0 = certs }
+    }
+
+    /// Offers verified entries; applies to memory those that are next in seq order.
+    func offer(_ entries: [LogEntry]) {
+        guard !entries.isEmpty else { return }
+        // The sequencer lock is held while applying, so memory sees entries strictly in order.
+        sequencer.withLock { seq in
+            let outcome = seq.offer(entries)
+            for rejection in outcome.rejected {
+                if case .conflict(let s) = rejection {
+                    metrics.logRejected(reason: "conflict")
+                    logger.error("refused a conflicting log entry", metadata: ["log.seq": "\(s)"])
+                }
+            }
+            for entry in outcome.ready {
+                do {
+                    try applyToMemory(entry, try entry.change())
+                } catch {
+                    metrics.logRejected(reason: "malformed")
+                    logger.error("log entry could not be applied to memory", metadata: ["log.seq": "\(entry.seq)", "error": "\(error)"])
+                }
+            }
+            if let last = outcome.ready.last {
+                appliedSeq.store(last.seq, ordering: .releasing)
+                metrics.appliedSeq.set(last.seq)
+            }
+        }
+    }
+
+    private func applyToMemory(_ entry: LogEntry, _ change: LogChange) throws {
+        switch change {
+        case .keyTablesCreated(let v):
+            var keys: [Int: Bytes32] = [:]
+            for t in v.tables {
+                keys[t.id] = Bytes32(try kek.open(Hex.decode(t.sealedMasterKey) ?? [], label: "key_table:\(t.id)"))!
+            }
+            installKeyTables(keys)
+        case .authorityInstalled(let v):
+            try installAuthority(rootPEM: v.rootPEM, intermediatePEM: v.intermediatePEM)
+        case .deviceProvisioned(let d):
+            guard let nuc = NUCHash(hex: d.nucHash) else { throw LogError(.malformedPayload, seq: entry.seq, "bad nuc hash") }
+            do { try registry.insert(RegisteredDevice(serial: d.serial, nucHash: nuc, tableIDs: d.tableIDs)) } catch {
+                throw LogError(.malformedPayload, seq: entry.seq, "device conflicts with memory: \(error)")
+            }
+        case .deviceRevoked(let r):
+            registry.setRevoked(serial: r.serial, true)
+        case .deviceReinstated(let r):
+            registry.setRevoked(serial: r.serial, false)
+        case .apiKeyCreated(let k):
+            guard let hash = Hex.decode(k.keyHash).flatMap({ Bytes32($0) }) else { return }
+            apiKeys.add(hash: hash, principal: Principal(keyID: k.id, name: k.name, role: k.role))
+        case .apiKeyRevoked(let k):
+            apiKeys.remove(keyID: k.id)
+        }
+    }
+
+    /// Waits until `seq` is applied here, or `timeout` passes. Returns whether it was reached.
+    func waitForApplied(_ seq: Int64, timeout: Duration) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while applied < seq {
+            if clock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+}

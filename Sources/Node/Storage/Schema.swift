@@ -1,0 +1,82 @@
+import SMAPostgres
+import Logging
+
+/// The node's PostgreSQL schema, as ordered migrations (applied by `sma-node init` and at start).
+enum Schema {
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "registration log, key tables, devices, secrets, api keys, lease", sql: """
+            -- Non-secret facts about this database: kek fingerprint check, log verification key, manufacturer.
+            CREATE TABLE sma_meta (
+                key   text PRIMARY KEY,
+                value bytea NOT NULL
+            );
+            -- Secrets sealed under the key-encryption key (AES-256-GCM, label = name).
+            CREATE TABLE sealed_secrets (
+                name       text PRIMARY KEY,
+                sealed     bytea NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            -- The registration log: gapless, signed; every change to devices, keys or API keys is one entry.
+            CREATE TABLE registration_log (
+                seq        bigint PRIMARY KEY CHECK (seq > 0),
+                epoch      bigint NOT NULL,
+                created_ms bigint NOT NULL,
+                kind       text   NOT NULL,
+                payload    bytea  NOT NULL,
+                signature  bytea  NOT NULL
+            );
+            -- The last seq applied to this database; its row lock serializes writers, so seqs have no gaps.
+            CREATE TABLE log_head (
+                id  int PRIMARY KEY CHECK (id = 1),
+                seq bigint NOT NULL
+            );
+            INSERT INTO log_head VALUES (1, 0);
+            CREATE TABLE key_tables (
+                table_id          int PRIMARY KEY CHECK (table_id >= 0),
+                sealed_master_key bytea NOT NULL,
+                retired_at        timestamptz,
+                seq               bigint NOT NULL
+            );
+            CREATE TABLE authority (
+                id               int PRIMARY KEY CHECK (id = 1),
+                root_pem         text NOT NULL,
+                intermediate_pem text NOT NULL,
+                seq              bigint NOT NULL
+            );
+            CREATE TABLE devices (
+                serial            text PRIMARY KEY,
+                nuc_hash          bytea NOT NULL,
+                family            text NOT NULL,
+                t0                int NOT NULL,
+                t1                int NOT NULL,
+                t2                int NOT NULL,
+                certificate_pem   text NOT NULL,
+                public_key_pem    text NOT NULL,
+                revoked           boolean NOT NULL DEFAULT false,
+                revocation_reason text,
+                provisioned_at    timestamptz NOT NULL,
+                revoked_at        timestamptz,
+                seq               bigint NOT NULL,
+                CONSTRAINT devices_nuc_hash_key UNIQUE (nuc_hash)
+            );
+            CREATE INDEX devices_family_serial ON devices (family, serial);
+            CREATE TABLE api_keys (
+                id         bigint PRIMARY KEY,
+                name       text NOT NULL,
+                role       text NOT NULL CHECK (role IN ('validator', 'provisioner', 'admin')),
+                key_hash   bytea NOT NULL UNIQUE,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                revoked_at timestamptz,
+                seq        bigint NOT NULL
+            );
+            -- The leader lease (DESIGN §2): database time, epoch incremented on every takeover.
+            CREATE TABLE leader_lease (
+                id         int PRIMARY KEY CHECK (id = 1),
+                holder     text,
+                epoch      bigint NOT NULL,
+                expires_at timestamptz
+            );
+            INSERT INTO leader_lease VALUES (1, NULL, 0, NULL);
+            """),
+    ]
+}
