@@ -279,7 +279,7 @@ full_page_writes = on
 EOF
 
     if port_in_use "$port"; then
-        die "port $port (for PostgreSQL instance '$name') is already in use by another process; find it with: ss -ltnp 'sport = :$port'"
+        die "port $port (for PostgreSQL instance '$name') is already in use by another process (another checkout's PostgreSQL? its cluster/down stops it); find it with: ss -ltnp 'sport = :$port'"
     fi
     [[ -e $log ]] || { : >"$log" && pg_own "$log"; }
     info "starting PostgreSQL '$name' on 127.0.0.1:$port"
@@ -482,7 +482,7 @@ node_start() { # ID
     public_url=$(state_node_field "$id" public_url)
     for port in $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["public_port"], c["peer_port"])' "$config"); do
         if port_in_use "$port"; then
-            die "port $port of node $id is already in use by another process; find it with: ss -ltnp 'sport = :$port'"
+            die "port $port of node $id is already in use by another process (another checkout's cluster? its cluster/down stops it); find it with: ss -ltnp 'sport = :$port'"
         fi
     done
     mkdir -p "$(dirname "$log")"
