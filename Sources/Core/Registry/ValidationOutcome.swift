@@ -1,5 +1,5 @@
 /// The answer to "is this token from a legitimate, provisioned, non-revoked camera?".
-public enum ValidationOutcome: Sendable, Equatable {
+public enum ValidationOutcome: Sendable, Hashable {
     case pass
     case fail(FailureReason)
 

@@ -13,7 +13,8 @@ struct SMANodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sma-node",
         abstract: "Simulated Manufacturer Authority node: validates Birthmark camera tokens and provisions cameras.",
-        subcommands: [ServeCommand.self, InitCommand.self, KEKCommand.self, APIKeyCommand.self
+        subcommands: [ServeCommand.self, InitCommand.self, KEKCommand.self, APIKeyCommand.self, CameraTokenCommand.self,
+                      ProvisionCommand.self, RevokeCommand.self, ReinstateCommand.self, DeviceCommand.self,
                       ])
 }
 

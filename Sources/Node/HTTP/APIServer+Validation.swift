@@ -16,7 +16,20 @@ extension APIServer {
         let outcome = state.registry.validate(token)
         metrics.validationLatency.record(start.duration(to: .now))
         metrics.record(outcome)
-        return try json(ValidationResponse(outcome))
+        return Self.validationAnswer(outcome)
+    }
+
+    /// The few possible `/validate` answers, encoded once.
+    static let encodedAnswers: [ValidationOutcome: ByteBuffer] = {
+        var answers: [ValidationOutcome: ByteBuffer] = [:]
+        for outcome in [ValidationOutcome.pass] + FailureReason.allCases.map(ValidationOutcome.fail) {
+            answers[outcome] = ByteBuffer(bytes: try! JSONEncoder().encode(ValidationResponse(outcome)))
+        }
+        return answers
+    }()
+
+    static func validationAnswer(_ outcome: ValidationOutcome) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: encodedAnswers[outcome]!))
     }
 
     /// Table ids accepted on the wire: the installed tables (or the protocol default before keys load).

@@ -84,7 +84,7 @@ struct APIServer: Sendable {
             metrics.authFailures.increment()
             throw APIError(.forbidden, code: "forbidden", "this API key's role (\(principal.role.rawValue)) may not call this endpoint")
         }
-        let bucketKey = principal.keyID == 0 ? "ip:" + context.remoteAddress : "key:\(principal.keyID)"
+        let bucketKey: RateLimiter.Key = principal.keyID == 0 ? .address(context.remoteAddress) : .apiKey(principal.keyID)
         guard (write ? writeLimiter : limiter).allow(bucketKey) else {
             metrics.rateLimited.increment()
             var e = APIError(.tooManyRequests, code: "rate_limited", "too many requests for this caller; slow down")
@@ -113,9 +113,12 @@ struct APIServer: Sendable {
         return try Self.decode(T.self, from: buffer)
     }
 
+    /// One decoder for all requests: its options never change, and decoding does not mutate it.
+    nonisolated(unsafe) static let decoder = JSONDecoder()
+
     static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let DecodingError.keyNotFound(key, ctx) {
             throw InputError(field: path(ctx.codingPath + [key]), "is required")
         } catch let DecodingError.typeMismatch(_, ctx) {

@@ -8,7 +8,13 @@ final class RateLimiter: Sendable {
         var last: ContinuousClock.Instant
     }
 
-    private let buckets = Mutex<[String: Bucket]>([:])
+    /// Who is limited: an API key, or a client address for anonymous callers.
+    enum Key: Hashable, Sendable {
+        case apiKey(Int64)
+        case address(String)
+    }
+
+    private let buckets = Mutex<[Key: Bucket]>([:])
     let perSecond: Double
     let burst: Double
 
@@ -19,7 +25,7 @@ final class RateLimiter: Sendable {
     }
 
     /// Takes `cost` tokens for `key`; false when the caller is over its rate.
-    func allow(_ key: String, cost: Double = 1) -> Bool {
+    func allow(_ key: Key, cost: Double = 1) -> Bool {
         guard perSecond > 0 else { return true }
         let now = ContinuousClock.now
         return buckets.withLock { b in

@@ -51,7 +51,10 @@ struct LeaseKeeper: Service {
                 metrics.isLeader.set(Int64(0))
             }
         } catch {
-            logger.warning("lease renewal failed; will stop writing when the lease runs out", metadata: ["error": "\(error)"])
+            // Logged while we still believe we lead (each attempt matters then); quiet otherwise.
+            if leadership.isLeader {
+                logger.warning("lease renewal failed; writes stop when the lease runs out", metadata: ["error": "\(error)"])
+            }
             if !leadership.isLeader { metrics.isLeader.set(Int64(0)) }
         }
     }

@@ -15,19 +15,25 @@ struct LogTailer: Service {
 
     func run() async throws {
         await withGracefulShutdownHandler {
+            var failing = false
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                await poll()
+                let ok = await poll(quiet: failing)
+                if ok && failing { logger.notice("reading the log from the database works again") }
+                failing = !ok
                 try? await Task.sleep(for: period)
             }
         } onGracefulShutdown: {}
     }
 
-    func poll() async {
+    /// Applies what is new in the database's log. Returns false when the database could not be read
+    /// (logged once per outage when `quiet` is set by the loop).
+    @discardableResult
+    func poll(quiet: Bool = false) async -> Bool {
         do {
             while true {
                 let after = state.applied
                 let entries = try await pool.withConnection { c in try Store.entries(c, after: after, limit: 1000) }
-                guard !entries.isEmpty else { return }
+                guard !entries.isEmpty else { return true }
                 var verified: [LogEntry] = []
                 for e in entries {
                     do {
@@ -40,10 +46,11 @@ struct LogTailer: Service {
                     }
                 }
                 state.offer(verified)
-                if verified.count < entries.count || entries.count < 1000 { return }
+                if verified.count < entries.count || entries.count < 1000 { return true }
             }
         } catch {
-            logger.warning("could not read the log from the database", metadata: ["error": "\(error)"])
+            if !quiet { logger.warning("could not read the log from the database; validation continues from memory", metadata: ["error": "\(error)"]) }
+            return false
         }
     }
 }
