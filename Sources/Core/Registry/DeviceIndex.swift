@@ -42,7 +42,7 @@ public struct DeviceIndex: Sendable {
     /// Adds a device; refuses a duplicate serial or NUC hash, or a table list that is not 3 distinct ids in 0..<65536.
     public mutating func insert(_ device: RegisteredDevice) throws(InsertConflict) {
         let t = device.tableIDs
-        guard t.count == BirthmarkProtocol.tablesPerDevice, Set(t).count == t.count,
+        guard t.count == BirthmarkProtocol.tablesPerDevice, t[0] != t[1], t[0] != t[2], t[1] != t[2],
               t.allSatisfy({ (0...Int(UInt16.max)).contains($0) }) else { throw .invalidTables }
         guard bySerial[device.serial] == nil else { throw .duplicateSerial }
         guard byNUC[device.nucHash] == nil else { throw .duplicateNUCHash }

@@ -6,11 +6,11 @@ import Replication
 /// Where and as whom client commands talk to a running node.
 struct ClientOptions: ParsableArguments {
     @Option(help: "Node public URL.") var url: String = ProcessInfo.processInfo.environment["SMA_URL"] ?? "http://127.0.0.1:8081"
-    @Option(name: .customLong("api-key"), help: "API key (default: $SMA_API_KEY).") var apiKey: String? = ProcessInfo.processInfo.environment["SMA_API_KEY"]
+    @Option(name: .customLong("api-key"), help: "API key (default: $SMA_API_KEY).") var apiKey: String = ProcessInfo.processInfo.environment["SMA_API_KEY"] ?? ""
 
     /// Sends one request and prints the JSON answer; exits non-zero on a non-2xx status.
     func call(_ method: String, _ path: String, body: [String: Any?]? = nil) async throws {
-        guard let apiKey, !apiKey.isEmpty else { throw ValidationError("an API key is required: --api-key KEY or SMA_API_KEY") }
+        guard !apiKey.isEmpty else { throw ValidationError("an API key is required: --api-key KEY or SMA_API_KEY") }
         let client = CurlHTTPClient(tls: nil, threadPool: NIOThreadPool.singleton)
         defer { client.shutdown() }
         var bytes: [UInt8]?

@@ -114,7 +114,7 @@ struct APIServer: Sendable {
     }
 
     /// One decoder for all requests: its options never change, and decoding does not mutate it.
-    nonisolated(unsafe) static let decoder = JSONDecoder()
+    static let decoder = JSONDecoder()
 
     static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         do {

@@ -25,33 +25,28 @@ final class NodeMetrics: Sendable {
     let serverErrors: Counter
 
     init() {
-        passes = registry.makeCounter(name: "sma_validations_total", labels: [("result", "pass"), ("reason", "valid")],
-                                      help: "Token and certificate validations by result and reason")
+        passes = registry.makeCounter(descriptor: Self.d("validations_total", "Token and certificate validations by result and reason"), labels: [("result", "pass"), ("reason", "valid")])
         var f: [FailureReason: Counter] = [:]
         for r in FailureReason.allCases {
-            f[r] = registry.makeCounter(name: "sma_validations_total", labels: [("result", "fail"), ("reason", r.rawValue)],
-                                        help: "Token and certificate validations by result and reason")
+            f[r] = registry.makeCounter(descriptor: Self.d("validations_total", "Token and certificate validations by result and reason"), labels: [("result", "fail"), ("reason", r.rawValue)])
         }
         failures = f
-        validationLatency = registry.makeDurationHistogram(
-            name: "sma_validation_duration_seconds", labels: [],
-            buckets: [.microseconds(5), .microseconds(20), .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25)],
-            help: "In-process validation time per request")
-        provisioned = registry.makeCounter(name: "sma_devices_provisioned_total", help: "Devices provisioned through this node")
-        revocations = registry.makeCounter(name: "sma_device_revocations_total", help: "Revocations written through this node")
-        reinstatements = registry.makeCounter(name: "sma_device_reinstatements_total", help: "Reinstatements written through this node")
-        appliedSeq = registry.makeGauge(name: "sma_log_applied_seq", help: "Highest registration-log seq applied to this node's memory")
-        leaseEpoch = registry.makeGauge(name: "sma_lease_epoch", help: "Leader lease epoch held by this node (0 when not leader)")
-        isLeader = registry.makeGauge(name: "sma_is_leader", help: "1 when this node holds the leader lease")
-        devices = registry.makeGauge(name: "sma_devices", help: "Devices in this node's memory")
-        logRejections = registry.makeCounter(name: "sma_log_entries_rejected_total", labels: [("reason", "gap")], help: "Log entries refused")
-        logRejectionsConflict = registry.makeCounter(name: "sma_log_entries_rejected_total", labels: [("reason", "conflict")], help: "Log entries refused")
-        logRejectionsMalformed = registry.makeCounter(name: "sma_log_entries_rejected_total", labels: [("reason", "malformed")], help: "Log entries refused")
-        logRejectionsSignature = registry.makeCounter(name: "sma_log_entries_rejected_total", labels: [("reason", "bad_signature")], help: "Log entries refused")
-        rateLimited = registry.makeCounter(name: "sma_http_rate_limited_total", help: "Requests refused with 429")
-        authFailures = registry.makeCounter(name: "sma_http_auth_failures_total", help: "Requests refused with 401 or 403")
-        clientErrors = registry.makeCounter(name: "sma_http_client_errors_total", help: "Requests answered 4xx")
-        serverErrors = registry.makeCounter(name: "sma_http_server_errors_total", help: "Requests answered 5xx")
+        validationLatency = registry.makeDurationHistogram(descriptor: Self.d("validation_duration_seconds", "In-process validation time per request"), buckets: [.microseconds(5), .microseconds(20), .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25)])
+        provisioned = registry.makeCounter(descriptor: Self.d("devices_provisioned_total", "Devices provisioned through this node"))
+        revocations = registry.makeCounter(descriptor: Self.d("device_revocations_total", "Revocations written through this node"))
+        reinstatements = registry.makeCounter(descriptor: Self.d("device_reinstatements_total", "Reinstatements written through this node"))
+        appliedSeq = registry.makeGauge(descriptor: Self.d("log_applied_seq", "Highest registration-log seq applied to this node's memory"))
+        leaseEpoch = registry.makeGauge(descriptor: Self.d("lease_epoch", "Leader lease epoch held by this node (0 when not leader)"))
+        isLeader = registry.makeGauge(descriptor: Self.d("is_leader", "1 when this node holds the leader lease"))
+        devices = registry.makeGauge(descriptor: Self.d("devices", "Devices in this node's memory"))
+        logRejections = registry.makeCounter(descriptor: Self.d("log_entries_rejected_total", "Log entries refused"), labels: [("reason", "gap")])
+        logRejectionsConflict = registry.makeCounter(descriptor: Self.d("log_entries_rejected_total", "Log entries refused"), labels: [("reason", "conflict")])
+        logRejectionsMalformed = registry.makeCounter(descriptor: Self.d("log_entries_rejected_total", "Log entries refused"), labels: [("reason", "malformed")])
+        logRejectionsSignature = registry.makeCounter(descriptor: Self.d("log_entries_rejected_total", "Log entries refused"), labels: [("reason", "bad_signature")])
+        rateLimited = registry.makeCounter(descriptor: Self.d("http_rate_limited_total", "Requests refused with 429"))
+        authFailures = registry.makeCounter(descriptor: Self.d("http_auth_failures_total", "Requests refused with 401 or 403"))
+        clientErrors = registry.makeCounter(descriptor: Self.d("http_client_errors_total", "Requests answered 4xx"))
+        serverErrors = registry.makeCounter(descriptor: Self.d("http_server_errors_total", "Requests answered 5xx"))
     }
 
     @inline(__always)
@@ -72,4 +67,9 @@ final class NodeMetrics: Sendable {
     }
 
     func exposition() -> [UInt8] { registry.emitToBuffer() }
+
+    /// `sma_<name>` with its help text (the unit is part of `name`, Prometheus-style: `_total`, `_seconds`).
+    private static func d(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "sma", metricName: name, unitName: "", helpText: help)
+    }
 }

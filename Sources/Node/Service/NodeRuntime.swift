@@ -47,11 +47,15 @@ final class NodeRuntime: Sendable {
             _ = try Migrator.migrate(c, migrations: Schema.migrations, logger: logger)
             try Store.checkKEK(c, kek)
         }
+        // Derive every key (CPU) while the devices stream in from PostgreSQL (I/O + decoding).
+        let sealedTables = try await pool.withConnection { c in try Store.keyTables(c) }
+        let masterKeys = try state.unseal(sealedTables)
+        async let derived = (keys: masterKeys, tables: KeyTables(masterKeys: NodeState.dense(masterKeys)))
         let snapshot = try await pool.withConnection { c in
             try Store.snapshot(c) { n in logger.info("loading devices", metadata: ["devices.loaded": "\(n)"]) }
         }
         let t1 = clock.now
-        try state.load(snapshot)
+        try state.load(snapshot, derived: await derived)
         guard let rawLogKey = snapshot.logPublicKey else {
             throw NodeError(.notInitialized, "database has no log verification key: run `sma-node init`")
         }

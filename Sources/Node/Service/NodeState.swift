@@ -42,14 +42,25 @@ final class NodeState: Sendable {
 
     var authorityCertificates: CertificateAuthorityCertificates? { authority.withLock { $0 } }
 
-    /// Builds memory from a database snapshot (start-up).
-    func load(_ snapshot: Store.Snapshot) throws {
+    /// Unseals master keys with the KEK (index = table id).
+    func unseal(_ tables: [(id: Int, sealed: [UInt8], retired: Bool)]) throws -> [Int: Bytes32] {
         var keys: [Int: Bytes32] = [:]
-        for t in snapshot.tables {
-            let plain = try kek.open(t.sealed, label: "key_table:\(t.id)")
-            keys[t.id] = Bytes32(plain)!
+        for t in tables {
+            keys[t.id] = Bytes32(try kek.open(t.sealed, label: "key_table:\(t.id)"))!
         }
-        installKeyTables(keys)
+        return keys
+    }
+
+    /// Builds memory from a database snapshot (start-up). `derived` may hold the key tables
+    /// already derived from the same master keys (done while the devices were read).
+    func load(_ snapshot: Store.Snapshot, derived: (keys: [Int: Bytes32], tables: KeyTables)? = nil) throws {
+        let keys = try unseal(snapshot.tables)
+        if let derived, derived.keys == keys {
+            masterKeys.withLock { $0 = keys }
+            registry.installKeyTables(derived.tables)
+        } else {
+            installKeyTables(keys)
+        }
         for t in snapshot.tables where t.retired { registry.setRetired(table: t.id, true) }
         if let a = snapshot.authority { try installAuthority(rootPEM: a.rootPEM, intermediatePEM: a.intermediatePEM) }
         for k in snapshot.apiKeys { apiKeys.add(hash: k.hash, principal: k.principal) }
@@ -62,10 +73,15 @@ final class NodeState: Sendable {
     private func installKeyTables(_ keys: [Int: Bytes32]) {
         let all = masterKeys.withLock { m -> [Bytes32] in
             m.merge(keys) { $1 }
-            let count = (m.keys.max() ?? -1) + 1
-            return (0..<count).map { m[$0] ?? Bytes32() }
+            return Self.dense(m)
         }
         if !all.isEmpty { registry.installKeyTables(KeyTables(masterKeys: all)) }
+    }
+
+    /// Master keys by table id as an array (a missing id gets an all-zero key, which no camera holds).
+    static func dense(_ keys: [Int: Bytes32]) -> [Bytes32] {
+        let count = (keys.keys.max() ?? -1) + 1
+        return (0..<count).map { keys[$0] ?? Bytes32() }
     }
 
     private func installAuthority(rootPEM: String, intermediatePEM: String) throws {

@@ -18,9 +18,7 @@ extension Store {
     static func snapshot(_ c: PostgresConnection, progress: (Int) -> Void = { _ in }) throws -> Snapshot {
         try c.transaction(isolation: .repeatableRead) { c in
             let head = try logHead(c)
-            let tables = try c.query("SELECT table_id, sealed_master_key, retired_at IS NOT NULL FROM key_tables ORDER BY table_id").map {
-                (id: try $0.decode(0, as: Int.self), sealed: try $0.decode(1, as: [UInt8].self), retired: try $0.decode(2, as: Bool.self))
-            }
+            let tables = try keyTables(c)
             let authority = try c.query("SELECT root_pem, intermediate_pem FROM authority WHERE id = 1").first.map {
                 (rootPEM: try $0.decode(0, as: String.self), intermediatePEM: try $0.decode(1, as: String.self))
             }
@@ -45,6 +43,13 @@ extension Store {
             }
             return Snapshot(head: head, tables: tables, authority: authority, apiKeys: keys, index: index,
                             logPublicKey: try meta(c, MetaKey.logPublicKey))
+        }
+    }
+
+    /// The sealed key tables.
+    static func keyTables(_ c: PostgresConnection) throws -> [(id: Int, sealed: [UInt8], retired: Bool)] {
+        try c.query("SELECT table_id, sealed_master_key, retired_at IS NOT NULL FROM key_tables ORDER BY table_id").map {
+            (id: try $0.decode(0, as: Int.self), sealed: try $0.decode(1, as: [UInt8].self), retired: try $0.decode(2, as: Bool.self))
         }
     }
 
