@@ -67,7 +67,7 @@ struct TestNode: Sendable {
 
     /// Runs `body` against the node's router.
     func withClient<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
-        let app = Application(router: runtime.api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let app = Application(router: runtime.api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: runtime.logger)
         return try await app.test(.router, body)
     }
 

@@ -90,12 +90,14 @@ import Testing
             )
             defer { pool.close() }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try await pool.withConnection { try $0.query("SELECT pg_sleep(0.6)::text") } }
-                try await Task.sleep(for: .milliseconds(100))
+                let holding = Flag(), release = Flag()
+                group.addTask { _ = try await pool.withConnection { holding.set(); release.wait(); return try $0.query("SELECT 1") } }
+                while !holding.isSet { try await Task.sleep(for: .milliseconds(5)) }
                 let error = await #expect(throws: PostgresError.self) {
                     try await pool.withConnection { _ in }
                 }
                 #expect(error?.code == .timeout)
+                release.set()
                 try await group.waitForAll()
             }
             #expect(pool.waitingCount == 0)
@@ -108,14 +110,16 @@ import Testing
         try await withThreadPool { threadPool in
             let pool = PostgresPool(conninfo: database.conninfo, size: 1, checkoutTimeout: nil, threadPool: threadPool, logger: testLogger)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try await pool.withConnection { try $0.query("SELECT pg_sleep(0.3)::text") } }
-                try await Task.sleep(for: .milliseconds(80))
+                let holding = Flag(), release = Flag()
+                group.addTask { _ = try await pool.withConnection { holding.set(); release.wait(); return try $0.query("SELECT 1") } }
+                while !holding.isSet { try await Task.sleep(for: .milliseconds(5)) }
                 group.addTask {
                     let error = await #expect(throws: PostgresError.self) { try await pool.withConnection { _ in } }
                     #expect(error?.code == .poolClosed)
                 }
                 while pool.waitingCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
                 pool.close()
+                release.set()
                 try await group.waitForAll()
             }
             let error = await #expect(throws: PostgresError.self) { try await pool.withConnection { _ in } }
@@ -129,13 +133,15 @@ import Testing
             let pool = PostgresPool(conninfo: database.conninfo, size: 1, checkoutTimeout: nil, threadPool: threadPool, logger: testLogger)
             defer { pool.close() }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try await pool.withConnection { try $0.query("SELECT pg_sleep(0.2)::text") } }
-                try await Task.sleep(for: .milliseconds(50))
+                let holding = Flag(), release = Flag()
+                group.addTask { _ = try await pool.withConnection { holding.set(); release.wait(); return try $0.query("SELECT 1") } }
+                while !holding.isSet { try await Task.sleep(for: .milliseconds(5)) }
                 let waiter = Task { try await pool.withConnection { _ in } }
                 while pool.waitingCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
                 waiter.cancel()
                 await #expect(throws: CancellationError.self) { try await waiter.value }
                 #expect(pool.waitingCount == 0)
+                release.set()
                 try await group.waitForAll()
             }
             try await pool.withConnection { _ in }
@@ -164,4 +170,15 @@ private final class InFlight: Sendable {
     func enter() { state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) } }
     func leave() { state.withLock { $0.now -= 1 } }
     var peak: Int { state.withLock { $0.peak } }
+}
+
+/// A one-way flag a blocking body can raise and a test can poll (or a pool thread can wait on).
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+    /// Blocks the calling (thread-pool) thread until set; gives up after 30 s so a failing test cannot hang the run.
+    func wait() {
+        for _ in 0..<15_000 where !isSet { usleep(2_000) }
+    }
 }

@@ -183,7 +183,8 @@ import Testing
             }
             #expect(error?.code == .connectFailed, "\(String(describing: error))")
             #expect(error?.curlCode == 7)
-            #expect(clock.now - start < .seconds(1))
+            // Refused at once, not after the request timeout (10 s); generous for a loaded CI machine.
+            #expect(clock.now - start < .seconds(5))
         }
     }
 

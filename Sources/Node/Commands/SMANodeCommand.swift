@@ -13,7 +13,7 @@ struct SMANodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sma-node",
         abstract: "Simulated Manufacturer Authority node: validates Birthmark camera tokens and provisions cameras.",
-        subcommands: [ServeCommand.self, InitCommand.self, KEKCommand.self, APIKeyCommand.self, CameraTokenCommand.self,
+        subcommands: [ServeCommand.self, InitCommand.self, KEKCommand.self, APIKeyCommand.self, CameraTokenCommand.self, PKICommand.self, LogKeyCommand.self,
                       ProvisionCommand.self, RevokeCommand.self, ReinstateCommand.self, DeviceCommand.self,
                       ])
 }
@@ -169,5 +169,23 @@ struct APIKeyCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("created \(role.rawValue) key #\(created.id) '\(name)' (log seq \(created.seq))\n".utf8))
             } catch { throw fail(error) }
         }
+    }
+}
+
+struct LogKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log-key",
+        abstract: "Print the cluster's log verification key (hex), for the `log_verification_key` of nodes in other regions.")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let config = try options.load()
+        do {
+            let key = try await withDatabase(config.databaseURL, logger: makeLogger("sma-node", level: "warning")) { c in
+                try Store.meta(c, Store.MetaKey.logPublicKey)
+            }
+            guard let key else { throw NodeError(.notInitialized, "this database has no log key: run `sma-node init` on the write region's database") }
+            print(Hex.encode(key))
+        } catch { throw fail(error) }
     }
 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Logging
 
@@ -50,6 +51,18 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
     var leaseTTLSeconds: Double = 5
     /// How often the node re-reads its own database's log for entries written by others, seconds. Default 0.2.
     var logPollSeconds: Double = 0.2
+    /// Peer channel (mutual TLS): this node's certificate chain, private key and the cluster CA, PEM files.
+    /// When absent the node runs alone (no peer listener, no replication). Default none.
+    var peerCertFile: String? = nil
+    var peerKeyFile: String? = nil
+    var peerCAFile: String? = nil
+    /// The cluster's log verification key (64 hex digits, `sma-node log-key`); required for a node whose
+    /// database was not initialized with `sma-node init` (other regions). Default none.
+    var logVerificationKey: String? = nil
+    /// Gossip timing preset: `lan` (one machine: 200 ms rounds) or `wan` (regions: 1 s rounds). Default `wan`.
+    var timing: String = "wan"
+    /// A node that cannot reach any peer this long after start serves what it loaded (stale but available), seconds. Default 10.
+    var isolatedReadyAfterSeconds: Double = 10
 
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", region, role
@@ -59,6 +72,8 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         case maxBodyBytes = "max_body_bytes", maxBulkBodyBytes = "max_bulk_body_bytes", maxBatchItems = "max_batch_items"
         case rateLimitPerSecond = "rate_limit_per_second", writeRateLimitPerSecond = "write_rate_limit_per_second"
         case minSeqWaitSeconds = "min_seq_wait_seconds", leaseTTLSeconds = "lease_ttl_seconds", logPollSeconds = "log_poll_seconds"
+        case peerCertFile = "peer_cert_file", peerKeyFile = "peer_key_file", peerCAFile = "peer_ca_file"
+        case logVerificationKey = "log_verification_key", timing, isolatedReadyAfterSeconds = "isolated_ready_after_seconds"
     }
 
     init() {}
@@ -90,7 +105,16 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         minSeqWaitSeconds = try v(.minSeqWaitSeconds, d.minSeqWaitSeconds)
         leaseTTLSeconds = try v(.leaseTTLSeconds, d.leaseTTLSeconds)
         logPollSeconds = try v(.logPollSeconds, d.logPollSeconds)
+        peerCertFile = try c.decodeIfPresent(String.self, forKey: .peerCertFile)
+        peerKeyFile = try c.decodeIfPresent(String.self, forKey: .peerKeyFile)
+        peerCAFile = try c.decodeIfPresent(String.self, forKey: .peerCAFile)
+        logVerificationKey = try c.decodeIfPresent(String.self, forKey: .logVerificationKey)
+        timing = try v(.timing, d.timing)
+        isolatedReadyAfterSeconds = try v(.isolatedReadyAfterSeconds, d.isolatedReadyAfterSeconds)
     }
+
+    /// True when the peer channel is configured.
+    var peerEnabled: Bool { peerCertFile != nil }
 
     /// The maEndpoint actually written into certificates.
     var effectiveMAEndpoint: String { maEndpoint ?? "http://\(publicHost):\(publicPort)/validate" }
@@ -160,6 +184,14 @@ extension NodeConfiguration {
         if maxBatchItems < 1 { throw ConfigurationError(key: "max_batch_items", problem: "must be at least 1") }
         if leaseTTLSeconds < 1 { throw ConfigurationError(key: "lease_ttl_seconds", problem: "must be at least 1") }
         if !(0.01...60).contains(logPollSeconds) { throw ConfigurationError(key: "log_poll_seconds", problem: "must be between 0.01 and 60") }
+        let peerFiles = [peerCertFile, peerKeyFile, peerCAFile]
+        if peerFiles.contains(where: { $0 != nil }) && peerFiles.contains(where: { $0 == nil }) {
+            throw ConfigurationError(key: "peer_cert_file", problem: "peer_cert_file, peer_key_file and peer_ca_file go together")
+        }
+        if let k = logVerificationKey, k.utf8.count != 64 || Hex.decode(k) == nil {
+            throw ConfigurationError(key: "log_verification_key", problem: "must be 64 hex digits (sma-node log-key prints it)")
+        }
+        if !["lan", "wan"].contains(timing) { throw ConfigurationError(key: "timing", problem: "must be lan or wan") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {
             throw ConfigurationError(key: "log_level", problem: "must be one of trace, debug, info, notice, warning, error")
         }

@@ -9,8 +9,10 @@ extension APIServer {
     /// `POST /api/v1/devices/provision` -> 201 with the provisioning file.
     @Sendable func provision(_ request: Request, context: SMARequestContext) async throws -> Response {
         _ = try authorize(request, context, .provisioner, write: true)
-        let body = try await body(request, ProvisionRequest.self, limit: config.maxBodyBytes)
-        let (file, seq) = try await requireWriter().provision(body)
+        let bytes = try await request.body.collect(upTo: config.maxBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
+        let body = try Self.decode(ProvisionRequest.self, from: bytes)
+        let (file, seq) = try await writer.provision(body)
         context.logger.info("device provisioned", metadata: ["device.serial": "\(file.device_serial)", "log.seq": "\(seq)"])
         return try json(file, status: .created, seq: seq)
     }
@@ -21,12 +23,14 @@ extension APIServer {
     /// `POST /api/v1/devices/provision/bulk`: one transaction for the whole batch.
     @Sendable func provisionBulk(_ request: Request, context: SMARequestContext) async throws -> Response {
         _ = try authorize(request, context, .provisioner, write: true)
-        let body = try await body(request, BulkRequest.self, limit: config.maxBulkBodyBytes)
+        let bytes = try await request.body.collect(upTo: config.maxBulkBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
+        let body = try Self.decode(BulkRequest.self, from: bytes)
         guard !body.devices.isEmpty else { throw InputError(field: "devices", "must hold at least one device") }
         guard body.devices.count <= config.maxBatchItems else {
             throw InputError(field: "devices", "at most \(config.maxBatchItems) devices per batch")
         }
-        let (files, seq) = try await requireWriter().provision(bulk: body.devices)
+        let (files, seq) = try await writer.provision(bulk: body.devices)
         context.logger.info("devices provisioned in bulk", metadata: ["devices.count": "\(files.count)", "log.seq": "\(seq)"])
         return try json(BulkResponse(devices: files), status: .created, seq: seq)
     }
@@ -77,8 +81,9 @@ extension APIServer {
         let principal = try authorize(request, context, .admin, write: true)
         let serial = try context.parameters.require("serial")
         let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
-        let seq = try await requireWriter().revoke(serial: serial, reason: reason)
+        let seq = try await writer.revoke(serial: serial, reason: reason)
         context.logger.notice("device revoked", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
         return try json(DeviceStatus(device_serial: serial, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
     }
@@ -87,7 +92,9 @@ extension APIServer {
     @Sendable func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try authorize(request, context, .admin, write: true)
         let serial = try context.parameters.require("serial")
-        let seq = try await requireWriter().reinstate(serial: serial)
+        let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
+        let seq = try await writer.reinstate(serial: serial)
         context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
         return try json(DeviceStatus(device_serial: serial, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
     }

@@ -3,6 +3,7 @@ import Foundation
 import SMAPostgres
 import Hummingbird
 import NIOCore
+import Replication
 import Logging
 
 extension APIServer {
@@ -60,12 +61,30 @@ extension APIServer {
 
     /// `GET /v1/cluster`: members, regions, leader, applied seq and lag (no authentication; no secrets).
     @Sendable func cluster(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let leader = leadership.knownLeader
+        let fence = leadership.fence
         let me = ClusterResponse.Member(
             id: config.nodeID, region: config.region, role: config.role.rawValue,
             public_url: "http://\(config.publicHost):\(config.publicPort)", peer_url: "https://\(config.peerHost):\(config.peerPort)",
-            applied_seq: state.applied, lag: 0, ready: state.isReady, is_leader: leadership.isLeader, status: "alive")
-        return try json(ClusterResponse(node_id: config.nodeID, members: [me], regions: [config.region: [config.nodeID]],
-                                        leader: .init(id: leader.id, epoch: leader.epoch), applied_seq: state.applied, head_seq: state.applied))
+            applied_seq: state.applied, lag: 0, ready: state.isReady, is_leader: fence != nil, status: "alive")
+        guard let view = forwarder?.view else {
+            let known = leadership.knownLeader
+            return try json(ClusterResponse(node_id: config.nodeID, members: [me], regions: [config.region: [config.nodeID]],
+                                            leader: .init(id: known.id, epoch: known.epoch), applied_seq: state.applied, head_seq: state.applied))
+        }
+        let head = max(view.highestKnownSeq, state.applied)
+        var members: [ClusterResponse.Member] = []
+        var regions: [String: [String]] = [:]
+        for m in view.members {
+            let isMe = m.info.id == config.nodeID
+            let applied = isMe ? state.applied : m.info.appliedSeq
+            members.append(.init(id: m.info.id, region: m.info.region, role: m.info.role, public_url: m.info.publicURL, peer_url: m.info.peerURL,
+                                 applied_seq: applied, lag: max(0, head - applied), ready: isMe ? state.isReady : m.status == .alive,
+                                 is_leader: isMe ? fence != nil : m.info.isLeader, status: isMe ? "alive" : m.status.rawValue))
+            regions[m.info.region, default: []].append(m.info.id)
+        }
+        let leader = view.leader
+        return try json(ClusterResponse(node_id: config.nodeID, members: members, regions: regions,
+                                        leader: .init(id: fence != nil ? config.nodeID : leader?.id, epoch: fence?.epoch ?? leader?.leaderEpoch ?? 0),
+                                        applied_seq: state.applied, head_seq: head))
     }
 }

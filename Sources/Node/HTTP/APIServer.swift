@@ -18,8 +18,11 @@ struct APIServer: Sendable {
     let startedAt = Date()
     let limiter: RateLimiter
     let writeLimiter: RateLimiter
+    let forwarder: Forwarder?
 
-    init(config: NodeConfiguration, state: NodeState, pool: PostgresPool, devices: DeviceService?, leadership: Leadership, metrics: NodeMetrics) {
+    init(config: NodeConfiguration, state: NodeState, pool: PostgresPool, devices: DeviceService?, leadership: Leadership, metrics: NodeMetrics,
+         forwarder: Forwarder? = nil) {
+        self.forwarder = forwarder
         self.config = config
         self.state = state
         self.pool = pool
@@ -33,8 +36,9 @@ struct APIServer: Sendable {
     static let seqHeader = HTTPField.Name("X-SMA-Seq")!
     static let minSeqHeader = HTTPField.Name("X-SMA-Min-Seq")!
 
-    func router() -> Router<SMARequestContext> {
+    func router(peer: PeerRoutes? = nil) -> Router<SMARequestContext> {
         let router = Router(context: SMARequestContext.self)
+        peer?.add(to: router)
         router.add(middleware: ErrorMiddleware(metrics: metrics))
         router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) }
         router.get("/readyz") { _, _ in
@@ -146,10 +150,5 @@ struct APIServer: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    func requireWriter() throws -> DeviceService {
-        guard let devices else {
-            throw NodeError(.notLeader, "this node cannot take writes (it is not leader-eligible); send the request to the write region")
-        }
-        return devices
-    }
+
 }

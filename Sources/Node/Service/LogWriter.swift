@@ -10,8 +10,12 @@ final class LogWriter: Sendable {
     let state: NodeState
     let leadership: Leadership
     private let logger: Logger
+    /// Called with every committed batch (the peer channel pushes them).
+    private let onCommit: @Sendable ([LogEntry]) -> Void
 
-    init(pool: PostgresPool, signer: LogSigner, state: NodeState, leadership: Leadership, logger: Logger) {
+    init(pool: PostgresPool, signer: LogSigner, state: NodeState, leadership: Leadership, logger: Logger,
+         onCommit: @escaping @Sendable ([LogEntry]) -> Void = { _ in }) {
+        self.onCommit = onCommit
         self.pool = pool
         self.signer = signer
         self.state = state
@@ -41,6 +45,7 @@ final class LogWriter: Sendable {
             throw NodeError(.unavailable, "the authoritative database is unavailable; the write was not committed")
         }
         state.offer(entries)
+        onCommit(entries)
         return entries
     }
 }

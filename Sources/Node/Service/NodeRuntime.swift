@@ -5,6 +5,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import HummingbirdTLS
+import Replication
 import ServiceLifecycle
 import SMAPostgres
 import X509
@@ -22,6 +25,16 @@ final class NodeRuntime: Sendable {
     let devices: DeviceService?
     let verifier: LogVerifier
     let logger: Logger
+    /// The peer channel (nil when `peer_cert_file` is not configured: a node on its own).
+    let peer: Peer?
+
+    struct Peer: Sendable {
+        let view: ClusterView
+        let client: PeerClient
+        let pushes: PushQueue
+        let replicator: Replicator
+        let serverTLS: TLSConfiguration
+    }
 
     /// Opens the database, checks the KEK, migrates, loads memory; fails with a message that names the problem.
     static func start(config: NodeConfiguration, logger: Logger) async throws -> NodeRuntime {
@@ -43,9 +56,18 @@ final class NodeRuntime: Sendable {
         let state = NodeState(kek: kek, metrics: metrics, logger: logger)
         let clock = ContinuousClock()
         let t0 = clock.now
+        let configuredLogKey = config.logVerificationKey.flatMap { Hex.decode($0) }
         try await pool.withConnection { c in
             _ = try Migrator.migrate(c, migrations: Schema.migrations, logger: logger)
+            if try !Store.isInitialized(c), let key = configuredLogKey {
+                // A new region's database: it becomes a replica and fills from the log.
+                try Store.prepareReplica(c, kek: kek, logVerificationKey: key)
+                logger.notice("empty database prepared as a replica; the log will be pulled from peers")
+            }
             try Store.checkKEK(c, kek)
+            if let key = configuredLogKey, let stored = try Store.meta(c, Store.MetaKey.logPublicKey), stored != key {
+                throw NodeError(.wrongKEK, "log_verification_key does not match the key this database's log is signed with")
+            }
         }
         // Derive every key (CPU) while the devices stream in from PostgreSQL (I/O + decoding).
         let sealedTables = try await pool.withConnection { c in try Store.keyTables(c) }
@@ -65,20 +87,50 @@ final class NodeRuntime: Sendable {
             "read_seconds": "\(seconds(t0.duration(to: t1)))", "total_seconds": "\(seconds(t0.duration(to: clock.now)))",
         ])
 
+        var peer: Peer?
+        if config.peerEnabled {
+            peer = try makePeer(config: config, state: state, pool: pool, verifier: verifier, threadPool: threadPool, logger: logger)
+        }
         var devices: DeviceService?
         let runtimeLeadership = Leadership()
         if config.role == .leaderEligible {
             let (signer, authority) = try await pool.withConnection { c in try unsealWriterKeys(c, kek: kek) }
-            let writer = LogWriter(pool: pool, signer: signer, state: state, leadership: runtimeLeadership, logger: logger)
+            let pushes = peer?.pushes
+            let writer = LogWriter(pool: pool, signer: signer, state: state, leadership: runtimeLeadership, logger: logger) { entries in
+                pushes?.enqueue(entries)
+            }
             devices = DeviceService(state: state, writer: writer, authority: authority, manufacturer: config.manufacturer,
                                     maEndpoint: config.effectiveMAEndpoint, metrics: metrics)
         }
         return NodeRuntime(config: config, threadPool: threadPool, pool: pool, state: state, leadership: runtimeLeadership,
-                           metrics: metrics, devices: devices, verifier: verifier, logger: logger)
+                           metrics: metrics, devices: devices, verifier: verifier, logger: logger, peer: peer)
+    }
+
+    private static func makePeer(config: NodeConfiguration, state: NodeState, pool: PostgresPool, verifier: LogVerifier,
+                                 threadPool: NIOThreadPool, logger: Logger) throws -> Peer {
+        let tls = try PeerClient.tls(cert: config.peerCertFile!, key: config.peerKeyFile!, ca: config.peerCAFile!)
+        let serverTLS: TLSConfiguration
+        do {
+            serverTLS = TLSConfiguration.makeServerConfigurationWithMTLS(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(tls.certificateChainPEM.utf8)).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(tls.privateKeyPEM.utf8), format: .pem)),
+                trustRoots: .certificates(try NIOSSLCertificate.fromPEMBytes(Array(tls.trustRootsPEM.utf8))))
+        } catch {
+            throw ConfigurationError(key: "peer_cert_file", problem: "peer certificate, key or CA is not valid PEM")
+        }
+        let me = MemberInfo(id: config.nodeID, region: config.region, role: config.role.rawValue,
+                            peerURL: "https://\(config.peerHost):\(config.peerPort)", publicURL: "http://\(config.publicHost):\(config.publicPort)",
+                            appliedSeq: state.applied, incarnation: UInt64(Date().timeIntervalSince1970 * 1000))
+        let view = ClusterView(me: me, timing: config.timing == "lan" ? .lan : .wan, seeds: config.seeds)
+        let pushes = PushQueue()
+        let client = PeerClient(tls: tls, nodeID: config.nodeID, threadPool: threadPool)
+        let replicator = Replicator(pool: pool, state: state, verifier: verifier, pushes: pushes, logger: logger)
+        return Peer(view: view, client: client, pushes: pushes, replicator: replicator, serverTLS: serverTLS)
     }
 
     private init(config: NodeConfiguration, threadPool: NIOThreadPool, pool: PostgresPool, state: NodeState, leadership: Leadership,
-                 metrics: NodeMetrics, devices: DeviceService?, verifier: LogVerifier, logger: Logger) {
+                 metrics: NodeMetrics, devices: DeviceService?, verifier: LogVerifier, logger: Logger, peer: Peer?) {
+        self.peer = peer
         self.config = config
         self.threadPool = threadPool
         self.pool = pool
@@ -116,7 +168,31 @@ final class NodeRuntime: Sendable {
     }
 
     var api: APIServer {
-        APIServer(config: config, state: state, pool: pool, devices: devices, leadership: leadership, metrics: metrics)
+        APIServer(config: config, state: state, pool: pool, devices: devices, leadership: leadership, metrics: metrics,
+                  forwarder: peer.map { Forwarder(view: $0.view, client: $0.client) })
+    }
+
+    /// The peer listener: mutual TLS with the cluster CA (refused at the handshake otherwise); serves the
+    /// replication routes and, for forwarded writes, the public routes.
+    func peerApplication() -> (any Service)? {
+        guard let peer else { return nil }
+        let routes = PeerRoutes(config: config, state: state, pool: pool, view: peer.view, replicator: peer.replicator)
+        do {
+            return Application(router: api.router(peer: routes),
+                               server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(300))), tlsConfiguration: peer.serverTLS),
+                               configuration: .init(address: .hostname(config.peerHost, port: config.peerPort), serverName: "sma-node-peer"),
+                               logger: logger)
+        } catch {
+            logger.critical("peer listener cannot start", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The replication loop (gossip, anti-entropy, push), when the peer channel is configured.
+    func replicationService() -> ReplicationService? {
+        guard let peer else { return nil }
+        return ReplicationService(view: peer.view, client: peer.client, replicator: peer.replicator, pushes: peer.pushes,
+                                  state: state, leadership: leadership, config: config, logger: logger)
     }
 
     /// Background services: the lease keeper (leader-eligible) and the database log tailer.
@@ -124,6 +200,8 @@ final class NodeRuntime: Sendable {
         var services: [any Service] = [
             LogTailer(pool: pool, state: state, verifier: verifier, period: .milliseconds(Int64(config.logPollSeconds * 1000)), logger: logger)
         ]
+        if let peerApp = peerApplication() { services.append(peerApp) }
+        if let replication = replicationService() { services.append(replication) }
         if config.role == .leaderEligible {
             services.append(LeaseKeeper(pool: pool, leadership: leadership, metrics: metrics, nodeID: config.nodeID,
                                         ttlSeconds: config.leaseTTLSeconds, logger: logger))
@@ -137,13 +215,17 @@ final class NodeRuntime: Sendable {
                     server: .http1(configuration: .init(idleTimeout: .seconds(75))),
                     configuration: .init(address: .hostname(config.publicHost, port: config.publicPort), serverName: "sma-node"),
                     onServerRunning: { [state, logger, config] _ in
-                        state.markReady()
+                        // A leader-eligible node reads the authoritative database: loaded means caught up.
+                        // Other nodes become ready when the replication loop has caught up with their peers.
+                        if !config.peerEnabled || config.role == .leaderEligible { state.markReady() }
                         logger.notice("listening", metadata: ["public_url": "http://\(config.publicHost):\(config.publicPort)"])
                     },
                     logger: logger)
     }
 
     func shutdown() async {
+        peer?.pushes.finish()
+        peer?.client.shutdown()
         pool.close()
         try? await threadPool.shutdownGracefully()
     }

@@ -81,14 +81,11 @@ enum Store {
         let last = try c.query("UPDATE log_head SET seq = seq + \(changes.count) WHERE id = 1 RETURNING seq").first!.decode(0, as: Int64.self)
         let first = last - Int64(changes.count) + 1
         let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
-        var entries: [LogEntry] = []
-        entries.reserveCapacity(changes.count)
-        for (i, change) in changes.enumerated() {
-            let entry = signer.sign(change, seq: first + Int64(i), epoch: epoch, timestampMillis: nowMillis)
-            try insertEntry(c, entry)
-            try applyToTables(c, entry, change)
-            entries.append(entry)
+        let entries = changes.enumerated().map { i, change in
+            signer.sign(change, seq: first + Int64(i), epoch: epoch, timestampMillis: nowMillis)
         }
+        try insertEntries(c, entries)
+        try applyChanges(c, Array(zip(entries, changes)))
         return entries
     }
 
@@ -97,26 +94,6 @@ enum Store {
             INSERT INTO registration_log (seq, epoch, created_ms, kind, payload, signature)
             VALUES (\(e.seq), \(e.epoch), \(e.timestampMillis), \(e.kind.rawValue), \(e.payload), \(e.signature))
             """)
-    }
-
-    /// Applies an entry received from a peer (already verified): strictly the next seq, idempotent on replay.
-    /// - Returns: false when the entry was already applied here.
-    static func applyReplicated(_ c: PostgresConnection, _ entry: LogEntry, _ change: LogChange) throws -> Bool {
-        let head = try c.query("SELECT seq FROM log_head WHERE id = 1 FOR UPDATE").first!.decode(0, as: Int64.self)
-        if entry.seq <= head {
-            let stored = try c.query("SELECT signature FROM registration_log WHERE seq = \(entry.seq)").first?.decode(0, as: [UInt8].self)
-            guard stored == nil || stored == entry.signature else {
-                throw LogError(.conflict, seq: entry.seq, "a different entry is already stored at this seq")
-            }
-            return false
-        }
-        guard entry.seq == head + 1 else {
-            throw LogError(.gap, seq: entry.seq, "expected seq \(head + 1)")
-        }
-        try c.query("UPDATE log_head SET seq = \(entry.seq) WHERE id = 1")
-        try insertEntry(c, entry)
-        try applyToTables(c, entry, change)
-        return true
     }
 
     /// The table writes of one change: the same code on the leader and on every replica.

@@ -1,0 +1,128 @@
+import Core
+import Foundation
+import Logging
+import Replication
+import ServiceLifecycle
+
+/// The node's replication loop: gossip membership every round, pull what it misses from a peer
+/// that is ahead (anti-entropy, in batches), and push new entries to a few peers at once.
+struct ReplicationService: Service {
+    let view: ClusterView
+    let client: PeerClient
+    let replicator: Replicator
+    let pushes: PushQueue
+    let state: NodeState
+    let leadership: Leadership
+    let config: NodeConfiguration
+    let logger: Logger
+    let startedAt = ContinuousClock.now
+    static let pullBatch = 1000
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await gossipLoop() }
+                group.addTask { await pushLoop() }
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            pushes.finish()
+        }
+    }
+
+    private func gossipLoop() async {
+        var everReached = false
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let reached = await round()
+            everReached = everReached || reached
+            updateReadiness(everReached: everReached)
+            try? await Task.sleep(for: view.timing.gossipInterval)
+        }
+    }
+
+    /// One gossip round and one anti-entropy pull. Returns whether any peer answered.
+    @discardableResult
+    func round() async -> Bool {
+        refreshSelf()
+        for change in view.evaluate() {
+            logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
+        }
+        let targets = view.startRound()
+        let envelope = GossipEnvelope(from: config.nodeID, members: view.digest())
+        let answered = await withTaskGroup(of: Bool.self) { group -> Bool in
+            for url in targets {
+                group.addTask {
+                    do {
+                        let answer = try await client.gossip(url, envelope)
+                        for change in view.merge(answer.members) where change.from != nil {
+                            logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
+                        }
+                        return true
+                    } catch {
+                        logger.debug("gossip failed", metadata: ["replication.peer": "\(url)", "error": "\(error)"])
+                        return false
+                    }
+                }
+            }
+            var any = false
+            for await ok in group { any = any || ok }
+            return any
+        }
+        await pullIfBehind()
+        return answered
+    }
+
+    private func refreshSelf() {
+        let fence = leadership.fence
+        view.updateSelf(appliedSeq: state.applied, leaderEpoch: fence?.epoch ?? 0, isLeader: fence != nil)
+    }
+
+    /// Anti-entropy: pull from a peer that is ahead, batch after batch, until caught up with it.
+    func pullIfBehind() async {
+        guard let source = view.pullSource() else { return }
+        var after = state.applied
+        while !Task.isCancelled {
+            do {
+                let batch = try await client.pull(source.peerURL, after: after, limit: Self.pullBatch)
+                guard !batch.entries.isEmpty else { return }
+                let outcome = try await replicator.receive(batch.entries, from: source.id)
+                if outcome.refused > 0 || outcome.head <= after { return }
+                after = outcome.head
+                refreshSelf()
+                if batch.entries.count < Self.pullBatch { return }
+            } catch {
+                logger.debug("pull failed", metadata: ["replication.peer": "\(source.id)", "error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    private func pushLoop() async {
+        for await item in pushes.stream {
+            let batch = LogBatch(entries: item.entries.map(WireLogEntry.init), head: state.applied)
+            let targets = view.pushTargets(excluding: item.except)
+            await withTaskGroup(of: Void.self) { group in
+                for t in targets {
+                    group.addTask {
+                        do { _ = try await client.push(t.peerURL, batch) } catch {
+                            logger.debug("push failed", metadata: ["replication.peer": "\(t.id)", "error": "\(error)"])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ready once caught up with what peers report; a node that reaches nobody serves what it loaded
+    /// after `isolated_ready_after_seconds` (stale but available), unless it has nothing at all.
+    private func updateReadiness(everReached: Bool) {
+        guard !state.isReady else { return }
+        let caughtUp = state.applied >= view.highestKnownSeq
+        let waited = startedAt.duration(to: .now) > .milliseconds(Int64(config.isolatedReadyAfterSeconds * 1000))
+        if (everReached && caughtUp && state.applied > 0) || (!everReached && waited && state.applied > 0) {
+            state.markReady()
+            logger.notice("ready", metadata: ["log.seq": "\(state.applied)", "replication.isolated": "\(!everReached)"])
+        }
+    }
+}

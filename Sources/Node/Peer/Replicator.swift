@@ -1,0 +1,98 @@
+import Core
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Replication
+import SMAPostgres
+
+/// Applies registration-log entries received from peers: verified, strictly in seq order,
+/// idempotently, into this node's PostgreSQL and then into memory. New entries are re-pushed (epidemic).
+final class Replicator: Sendable {
+    let pool: PostgresPool
+    let state: NodeState
+    let verifier: LogVerifier
+    let pushes: PushQueue
+    let logger: Logger
+    /// One apply at a time (held on a thread-pool thread around the whole transaction).
+    private let applyLock = NIOLock()
+
+    init(pool: PostgresPool, state: NodeState, verifier: LogVerifier, pushes: PushQueue, logger: Logger) {
+        self.pool = pool
+        self.state = state
+        self.verifier = verifier
+        self.pushes = pushes
+        self.logger = logger
+    }
+
+    struct Outcome: Sendable {
+        var applied = 0
+        var head: Int64 = 0
+        var refused = 0
+    }
+
+    /// Verifies and applies `wire` entries from `peer`. A forged, malformed or conflicting entry is
+    /// refused and reported (log line + metric); nothing after it in the batch is applied.
+    func receive(_ wire: [WireLogEntry], from peer: String) async throws -> Outcome {
+        var verified: [(entry: LogEntry, change: LogChange)] = []
+        var out = Outcome()
+        for w in wire.sorted(by: { $0.seq < $1.seq }) {
+            do {
+                let entry = try w.entry()
+                verified.append((entry, try verifier.verify(entry)))
+            } catch {
+                out.refused += 1
+                state.metrics.logRejected(reason: error.code == .badSignature ? "bad_signature" : "malformed")
+                logger.error("refused a log entry from a peer", metadata: [
+                    "replication.peer": "\(peer)", "log.seq": "\(w.seq)", "error": "\(error.code.rawValue)"])
+                break
+            }
+        }
+        guard !verified.isEmpty else {
+            out.head = state.applied
+            return out
+        }
+        let lock = applyLock
+        let batch = verified
+        let result = try await pool.withConnection { c in
+            try lock.withLock { try Store.applyReplicated(c, batch) }
+        }
+        for seq in result.conflicts {
+            out.refused += 1
+            state.metrics.logRejected(reason: "conflict")
+            logger.error("refused a conflicting log entry from a peer", metadata: ["replication.peer": "\(peer)", "log.seq": "\(seq)"])
+        }
+        if let gap = result.gapAt, result.applied.isEmpty {
+            logger.debug("entries from a peer wait behind a gap", metadata: ["replication.peer": "\(peer)", "log.seq": "\(gap)"])
+        }
+        // Memory may lag the database (a standby sharing the authoritative database): offer what the database has.
+        state.offer(result.duplicates + result.applied)
+        if !result.applied.isEmpty {
+            pushes.enqueue(result.applied, except: peer)
+        }
+        out.applied = result.applied.count
+        out.head = result.head
+        return out
+    }
+}
+
+/// New entries waiting to be pushed to peers (the leader's commits and entries received from others).
+final class PushQueue: Sendable {
+    struct Item: Sendable {
+        var entries: [LogEntry]
+        /// Node ids not to push back to.
+        var except: Set<String>
+    }
+
+    let stream: AsyncStream<Item>
+    private let continuation: AsyncStream<Item>.Continuation
+
+    init() {
+        (stream, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingNewest(10_000))
+    }
+
+    func enqueue(_ entries: [LogEntry], except: String? = nil) {
+        continuation.yield(Item(entries: entries, except: except.map { [$0] } ?? []))
+    }
+
+    func finish() { continuation.finish() }
+}
