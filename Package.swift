@@ -110,10 +110,21 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
+        // Shared test fixtures: throwaway PostgreSQL databases, log capture.
+        .target(
+            name: "SMATestSupport",
+            dependencies: [
+                "SMAPostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PostgresTests",
             dependencies: [
                 "SMAPostgres",
+                "SMATestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -141,6 +152,7 @@ let package = Package(
                 "Core",
                 "Replication",
                 "SMAPostgres",
+                "SMATestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,4 +1,5 @@
 import Core
+import SMATestSupport
 import Crypto
 import NIOPosix
 import SwiftASN1

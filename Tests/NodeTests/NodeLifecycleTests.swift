@@ -1,3 +1,4 @@
+import SMATestSupport
 import Core
 import Foundation
 import HummingbirdTesting

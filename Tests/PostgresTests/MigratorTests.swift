@@ -1,3 +1,4 @@
+import SMATestSupport
 import Logging
 import NIOPosix
 import SMAPostgres

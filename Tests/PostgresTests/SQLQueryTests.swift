@@ -1,3 +1,4 @@
+import SMATestSupport
 import Logging
 import SMAPostgres
 import Testing

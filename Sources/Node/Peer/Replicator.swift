@@ -4,6 +4,8 @@ import Logging
 import NIOConcurrencyHelpers
 import Replication
 import SMAPostgres
+import Synchronization
+import Dispatch
 
 /// Applies registration-log entries received from peers: verified, strictly in seq order,
 /// idempotently, into this node's PostgreSQL and then into memory. New entries are re-pushed (epidemic).
@@ -33,19 +35,22 @@ final class Replicator: Sendable {
     /// Verifies and applies `wire` entries from `peer`. A forged, malformed or conflicting entry is
     /// refused and reported (log line + metric); nothing after it in the batch is applied.
     func receive(_ wire: [WireLogEntry], from peer: String) async throws -> Outcome {
+        let sorted = wire.sorted(by: { $0.seq < $1.seq })
+        let checked = Self.verifyAll(sorted, verifier: verifier)
         var verified: [(entry: LogEntry, change: LogChange)] = []
         var out = Outcome()
-        for w in wire.sorted(by: { $0.seq < $1.seq }) {
-            do {
-                let entry = try w.entry()
-                verified.append((entry, try verifier.verify(entry)))
-            } catch {
+        for (w, result) in zip(sorted, checked) {
+            switch result {
+            case .success(let item):
+                verified.append(item)
+                continue
+            case .failure(let error):
                 out.refused += 1
                 state.metrics.logRejected(reason: error.code == .badSignature ? "bad_signature" : "malformed")
                 logger.error("refused a log entry from a peer", metadata: [
                     "replication.peer": "\(peer)", "log.seq": "\(w.seq)", "error": "\(error.code.rawValue)"])
-                break
             }
+            break
         }
         guard !verified.isEmpty else {
             out.head = state.applied
@@ -72,6 +77,33 @@ final class Replicator: Sendable {
         out.applied = result.applied.count
         out.head = result.head
         return out
+    }
+}
+
+extension Replicator {
+    /// Checks every entry's signature, on all cores for large batches (catch-up pulls 1,000 at a time).
+    static func verifyAll(_ wire: [WireLogEntry], verifier: LogVerifier) -> [Result<(entry: LogEntry, change: LogChange), LogError>] {
+        @Sendable func one(_ w: WireLogEntry) -> Result<(entry: LogEntry, change: LogChange), LogError> {
+            do throws(LogError) {
+                let entry = try w.entry()
+                return .success((entry, try verifier.verify(entry)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard wire.count >= 64 else { return wire.map(one) }
+        let results = Mutex([Result<(entry: LogEntry, change: LogChange), LogError>?](repeating: nil, count: wire.count))
+        let workers = max(1, System.activeProcessorCount)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var local: [(Int, Result<(entry: LogEntry, change: LogChange), LogError>)] = []
+            var i = worker
+            while i < wire.count {
+                local.append((i, one(wire[i])))
+                i += workers
+            }
+            results.withLock { r in for (i, v) in local { r[i] = v } }
+        }
+        return results.withLock { $0.map { $0! } }
     }
 }
 

@@ -14,11 +14,13 @@ struct LeaseKeeper: Service {
     let logger: Logger
 
     func run() async throws {
-        let period = Duration.milliseconds(Int64(ttlSeconds * 1000 / 3))
+        // The leader renews every TTL/3; a standby retries more often so a lapsed lease is taken promptly.
+        let renewEvery = Duration.milliseconds(Int64(ttlSeconds * 1000 / 3))
+        let retryEvery = min(renewEvery, .milliseconds(250))
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 await tick()
-                try? await Task.sleep(for: period)
+                try? await Task.sleep(for: leadership.isLeader ? renewEvery : retryEvery)
             }
         } onGracefulShutdown: {}
         // Hand the lease over promptly on a clean stop.

@@ -1,46 +1,46 @@
 import Foundation
-import Logging
-import SMAPostgres
-import Testing
+public import Logging
+public import SMAPostgres
+public import Testing
 
 /// A throwaway database on the server named by `SMA_TEST_DATABASE_URL`: `create()` makes `sma_test_<random>`, `drop()` removes it.
 ///
 /// Other test targets can copy this file: point `SMA_TEST_DATABASE_URL` at a superuser (a libpq URI or
 /// key/value conninfo), create one database per suite (`@Suite(.testDatabase)`, then `TestDatabase.current`)
 /// or per test, so suites run in parallel without sharing tables.
-struct TestDatabase: Sendable {
+public struct TestDatabase: Sendable {
     /// The environment variable naming the test server.
-    static let environmentKey = "SMA_TEST_DATABASE_URL"
+    public static let environmentKey = "SMA_TEST_DATABASE_URL"
 
     /// The database of the enclosing `@Suite(.testDatabase)`.
-    @TaskLocal static var current: TestDatabase?
+    @TaskLocal public static var current: TestDatabase?
 
     /// The database's name, `sma_test_<16 hex digits>`.
-    let name: String
+    public let name: String
     /// A conninfo for the new database.
-    let conninfo: String
+    public let conninfo: String
     /// The superuser conninfo from the environment (its own database).
-    let adminConninfo: String
+    public let adminConninfo: String
 
-    struct NotConfigured: Error, CustomStringConvertible {
-        var description: String {
+    public struct NotConfigured: Error, CustomStringConvertible {
+        public var description: String {
             "PostgreSQL integration tests need a server: set SMA_TEST_DATABASE_URL or run cluster/test "
                 + "(e.g. SMA_TEST_DATABASE_URL=postgresql://postgres:devpass@127.0.0.1:55410/postgres)"
         }
     }
 
-    struct NoSuiteDatabase: Error, CustomStringConvertible {
-        var description: String { "TestDatabase.current is nil: add .testDatabase to the @Suite" }
+    public struct NoSuiteDatabase: Error, CustomStringConvertible {
+        public var description: String { "TestDatabase.current is nil: add .testDatabase to the @Suite" }
     }
 
     /// The suite's database (see `.testDatabase`).
-    static func suite() throws -> TestDatabase {
+    public static func suite() throws -> TestDatabase {
         guard let current else { throw NoSuiteDatabase() }
         return current
     }
 
     /// Creates a new empty database; throws `NotConfigured` when `SMA_TEST_DATABASE_URL` is unset.
-    static func create() throws -> TestDatabase {
+    public static func create() throws -> TestDatabase {
         guard let admin = ProcessInfo.processInfo.environment[environmentKey], !admin.isEmpty else {
             throw NotConfigured()
         }
@@ -51,7 +51,7 @@ struct TestDatabase: Sendable {
     }
 
     /// Drops the database, also closing connections still open to it.
-    func drop() {
+    public func drop() {
         do {
             let connection = try PostgresConnection(conninfo: adminConninfo, logger: testLogger)
             try connection.execute(script: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
@@ -61,12 +61,12 @@ struct TestDatabase: Sendable {
     }
 
     /// A new connection to the database.
-    func connect(logger: Logger = testLogger) throws -> PostgresConnection {
+    public func connect(logger: Logger = testLogger) throws -> PostgresConnection {
         try PostgresConnection(conninfo: conninfo, logger: logger)
     }
 
     /// `conninfo` with its database replaced: the URI's path, or an appended `dbname=` for key/value strings.
-    static func conninfo(_ conninfo: String, database: String) -> String {
+    public static func conninfo(_ conninfo: String, database: String) -> String {
         for scheme in ["postgresql://", "postgres://"] where conninfo.hasPrefix(scheme) {
             let rest = conninfo.dropFirst(scheme.count)
             let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
@@ -80,8 +80,8 @@ struct TestDatabase: Sendable {
 }
 
 /// Gives a suite its own database for all of its tests: `@Suite(.testDatabase)`, then `TestDatabase.suite()`.
-struct TestDatabaseTrait: SuiteTrait, TestScoping {
-    func provideScope(
+public struct TestDatabaseTrait: SuiteTrait, TestScoping {
+    public func provideScope(
         for test: Test,
         testCase: Test.Case?,
         performing function: @Sendable () async throws -> Void
@@ -96,12 +96,12 @@ struct TestDatabaseTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == TestDatabaseTrait {
     /// Creates a database before the suite's tests and drops it after them.
-    static var testDatabase: Self { TestDatabaseTrait() }
+    public static var testDatabase: Self { TestDatabaseTrait() }
 }
 
 /// Quiet by default; set SMA_TEST_LOG_LEVEL=debug to see notices.
-let testLogger: Logger = {
-    var logger = Logger(label: "sma.postgres.tests")
+public let testLogger: Logger = {
+    var logger = Logger(label: "sma.tests")
     logger.logLevel = ProcessInfo.processInfo.environment["SMA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     return logger
 }()
