@@ -22,6 +22,7 @@ struct ReplicationService: Service {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await gossipLoop() }
+                group.addTask { await pullLoop() }
                 group.addTask { await pushLoop() }
                 await group.next()
                 group.cancelAll()
@@ -41,7 +42,15 @@ struct ReplicationService: Service {
         }
     }
 
-    /// One gossip round and one anti-entropy pull. Returns whether any peer answered.
+    /// Anti-entropy on its own loop, so a long catch-up never stalls this node's heartbeat.
+    private func pullLoop() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await pullIfBehind()
+            try? await Task.sleep(for: view.timing.gossipInterval)
+        }
+    }
+
+    /// One gossip round. Returns whether any peer answered.
     @discardableResult
     func round() async -> Bool {
         refreshSelf()
@@ -69,7 +78,6 @@ struct ReplicationService: Service {
             for await ok in group { any = any || ok }
             return any
         }
-        await pullIfBehind()
         return answered
     }
 
