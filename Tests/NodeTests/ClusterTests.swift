@@ -39,7 +39,9 @@ import Testing
     @Test func writeSentToAFollowerIsForwardedAndReadYourWritesHolds() async throws {
         let cluster = try await TestCluster(layout: [["a1"], ["b1"]])
         defer { Task { await cluster.shutdown() } }
-        try await cluster.waitUntil("b1 knows the leader") { cluster.runtime("b1").api.forwarder?.view.leader?.id == "a1" }
+        try await cluster.waitUntil("b1 knows the leader and caught up") {
+            cluster.runtime("b1").api.forwarder?.view.leader?.id == "a1" && cluster.runtime("b1").state.isReady
+        }
         let (file, seq) = try await cluster.provision(via: "b1", serial: "CAM-F")
         #expect(seq > 0)
         // X-SMA-Min-Seq: b1 answers only once it applied the write.

@@ -70,6 +70,12 @@ struct APIServer: Sendable {
         let principal: Principal
         if let header = request.headers[.authorization] {
             guard header.hasPrefix("Bearer "), let p = state.apiKeys.authenticate(String(header.dropFirst(7))) else {
+                if !state.isReady {
+                    // A node still catching up may not know a key created recently: not the caller's fault.
+                    var e = APIError(.serviceUnavailable, code: "not_ready", "this node is still catching up with the cluster; retry shortly")
+                    e.headers[.retryAfter] = "1"
+                    throw e
+                }
                 metrics.authFailures.increment()
                 var e = APIError(.unauthorized, code: "unauthorized", "API key is not valid")
                 e.headers[.wwwAuthenticate] = "Bearer"
