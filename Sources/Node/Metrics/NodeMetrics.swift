@@ -14,6 +14,7 @@ final class NodeMetrics: Sendable {
     let appliedSeq: Gauge
     let leaseEpoch: Gauge
     let isLeader: Gauge
+    let failovers: Counter
     let devices: Gauge
     private let logRejections: Counter
     private let logRejectionsConflict: Counter
@@ -37,6 +38,7 @@ final class NodeMetrics: Sendable {
         reinstatements = registry.makeCounter(descriptor: Self.d("device_reinstatements_total", "Reinstatements written through this node"))
         appliedSeq = registry.makeGauge(descriptor: Self.d("log_applied_seq", "Highest registration-log seq applied to this node's memory"))
         leaseEpoch = registry.makeGauge(descriptor: Self.d("lease_epoch", "Leader lease epoch held by this node (0 when not leader)"))
+        failovers = registry.makeCounter(descriptor: Self.d("lease_takeovers_total", "Times this node took the leader lease (a new epoch)"))
         isLeader = registry.makeGauge(descriptor: Self.d("is_leader", "1 when this node holds the leader lease"))
         devices = registry.makeGauge(descriptor: Self.d("devices", "Devices in this node's memory"))
         logRejections = registry.makeCounter(descriptor: Self.d("log_entries_rejected_total", "Log entries refused"), labels: [("reason", "gap")])

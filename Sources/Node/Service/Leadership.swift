@@ -1,50 +1,29 @@
 import Core
 import Logging
+import Replication
 import Synchronization
 
-/// Whether this node currently holds the leader lease, and at which epoch.
-///
-/// The lease keeper updates it; the write path reads a `Fence` from it and the
-/// database re-checks that fence inside every write transaction.
+/// Whether this node currently holds the leader lease, and at which epoch: the pure
+/// `LeaseStateMachine` behind a lock. The lease keeper feeds it; the write path reads a
+/// fence from it, and the database re-checks that fence inside every write transaction.
 final class Leadership: Sendable {
-    private struct State {
-        var fence: Store.Fence?
-        /// Local monotonic deadline after which we stop believing we lead (TTL minus a margin).
-        var believedUntil: ContinuousClock.Instant?
-        var knownLeader: String?
-        var knownEpoch: Int64 = 0
-    }
+    private let machine: Mutex<LeaseStateMachine>
 
-    private let state = Mutex(State())
+    init(nodeID: String, ttlSeconds: Double) {
+        machine = Mutex(LeaseStateMachine(nodeID: nodeID, ttl: .milliseconds(Int64(ttlSeconds * 1000))))
+    }
 
     /// The fence to write with, or nil when this node is not (or may no longer be) the leader.
-    var fence: Store.Fence? {
-        state.withLock { s in
-            guard let f = s.fence, let until = s.believedUntil, ContinuousClock.now < until else { return nil }
-            return f
-        }
-    }
+    var fence: Store.Fence? { machine.withLock { $0.fence(at: .now) } }
 
     var isLeader: Bool { fence != nil }
 
     /// The lease holder as last seen in the database, and its epoch.
-    var knownLeader: (id: String?, epoch: Int64) { state.withLock { ($0.knownLeader, $0.knownEpoch) } }
+    var knownLeader: (id: String?, epoch: Int64) { machine.withLock { ($0.knownHolder, $0.knownEpoch) } }
 
-    func held(by holder: String, epoch: Int64, until: ContinuousClock.Instant) {
-        state.withLock { s in
-            s.fence = Store.Fence(holder: holder, epoch: epoch)
-            s.believedUntil = until
-            s.knownLeader = holder
-            s.knownEpoch = epoch
-        }
+    func record(_ attempt: LeaseStateMachine.Attempt, startedAt: ContinuousClock.Instant) -> LeaseStateMachine.Transition? {
+        machine.withLock { $0.record(attempt, startedAt: startedAt) }
     }
 
-    func lost(currentHolder: String?, epoch: Int64) {
-        state.withLock { s in
-            s.fence = nil
-            s.believedUntil = nil
-            s.knownLeader = currentHolder
-            s.knownEpoch = epoch
-        }
-    }
+    var nextAttempt: Duration { machine.withLock { $0.nextAttempt(after: .now) } }
 }

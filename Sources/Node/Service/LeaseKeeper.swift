@@ -1,4 +1,5 @@
 import Logging
+import Replication
 import ServiceLifecycle
 import SMAPostgres
 import Prometheus
@@ -14,50 +15,51 @@ struct LeaseKeeper: Service {
     let logger: Logger
 
     func run() async throws {
-        // The leader renews every TTL/3; a standby retries more often so a lapsed lease is taken promptly.
-        let renewEvery = Duration.milliseconds(Int64(ttlSeconds * 1000 / 3))
-        let retryEvery = min(renewEvery, .milliseconds(250))
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 await tick()
-                try? await Task.sleep(for: leadership.isLeader ? renewEvery : retryEvery)
+                try? await Task.sleep(for: leadership.nextAttempt)
             }
         } onGracefulShutdown: {}
         // Hand the lease over promptly on a clean stop.
         let holder = nodeID
         if leadership.isLeader {
             _ = try? await pool.withConnection { c in try Store.releaseLease(c, holder: holder) }
-            leadership.lost(currentHolder: nil, epoch: leadership.knownLeader.epoch)
+            _ = leadership.record(.heldByOther(holder: nil, epoch: leadership.knownLeader.epoch), startedAt: .now)
+            metrics.isLeader.set(Int64(0))
             logger.info("released the leader lease")
         }
     }
 
+    /// One attempt to take or renew the lease.
     func tick() async {
         let start = ContinuousClock.now
         let holder = nodeID, ttl = ttlSeconds
+        let attempt: LeaseStateMachine.Attempt
         do {
-            let (epoch, info) = try await pool.withConnection { c -> (Int64?, Store.LeaseInfo) in
-                let e = try Store.acquireLease(c, holder: holder, ttlSeconds: ttl)
-                return (e, try Store.lease(c))
-            }
-            if let epoch {
-                let wasLeader = leadership.isLeader
-                // Believe the lease for TTL minus a margin, counted from before the request was sent.
-                leadership.held(by: holder, epoch: epoch, until: start.advanced(by: .milliseconds(Int64(ttl * 1000 * 0.8))))
-                metrics.leaseEpoch.set(epoch)
-                metrics.isLeader.set(Int64(1))
-                if !wasLeader { logger.notice("took the leader lease", metadata: ["lease.epoch": "\(epoch)"]) }
-            } else {
-                if leadership.isLeader { logger.warning("lost the leader lease", metadata: ["lease.holder": "\(info.holder ?? "-")"]) }
-                leadership.lost(currentHolder: info.holder, epoch: info.epoch)
-                metrics.isLeader.set(Int64(0))
+            attempt = try await pool.withConnection { c -> LeaseStateMachine.Attempt in
+                if let epoch = try Store.acquireLease(c, holder: holder, ttlSeconds: ttl) { return .held(epoch: epoch) }
+                let info = try Store.lease(c)
+                return .heldByOther(holder: info.holder, epoch: info.epoch)
             }
         } catch {
-            // Logged while we still believe we lead (each attempt matters then); quiet otherwise.
+            attempt = .failed
             if leadership.isLeader {
                 logger.warning("lease renewal failed; writes stop when the lease runs out", metadata: ["error": "\(error)"])
             }
-            if !leadership.isLeader { metrics.isLeader.set(Int64(0)) }
         }
+        switch leadership.record(attempt, startedAt: start) {
+        case .tookLease(let epoch)?:
+            metrics.leaseEpoch.set(epoch)
+            metrics.failovers.increment()
+            logger.notice("took the leader lease", metadata: ["lease.epoch": "\(epoch)"])
+        case .lostLease(let holder)?:
+            logger.warning("lost the leader lease", metadata: ["lease.holder": "\(holder ?? "-")"])
+        case .stoppedWriting?:
+            logger.error("stopped writing: the lease could not be renewed before it runs out")
+        case nil:
+            break
+        }
+        metrics.isLeader.set(Int64(leadership.isLeader ? 1 : 0))
     }
 }

@@ -92,7 +92,7 @@ final class NodeRuntime: Sendable {
             peer = try makePeer(config: config, state: state, pool: pool, verifier: verifier, threadPool: threadPool, logger: logger)
         }
         var devices: DeviceService?
-        let runtimeLeadership = Leadership()
+        let runtimeLeadership = Leadership(nodeID: config.nodeID, ttlSeconds: config.leaseTTLSeconds)
         if config.role == .leaderEligible {
             let (signer, authority) = try await pool.withConnection { c in try unsealWriterKeys(c, kek: kek) }
             let pushes = peer?.pushes

@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Logging
 import SMAPostgres
+import Replication
 
 /// All SQL of the node. Functions take a connection (called inside `PostgresPool.withConnection`).
 enum Store {
@@ -55,10 +56,7 @@ enum Store {
     // MARK: the log
 
     /// Proof that the writer holds the lease; re-checked inside every write transaction.
-    struct Fence: Sendable, Equatable {
-        var holder: String
-        var epoch: Int64
-    }
+    typealias Fence = LeaseStateMachine.Fence
 
     /// Appends `changes` as consecutive signed entries and applies them to the tables, in the caller's transaction.
     ///
