@@ -24,7 +24,7 @@ import Testing
         _ = m.record(.held(epoch: 1), startedAt: t0)
         _ = m.record(.failed, startedAt: t0.advanced(by: .seconds(1)))
         #expect(m.fence(at: t0.advanced(by: .seconds(2))) != nil)
-        #expect(m.fence(at: t0.advanced(by: .seconds(2.4))) == nil)
+        #expect(m.fence(at: t0.advanced(by: .seconds(2.5))) == nil)
     }
 
     @Test func anotherHolderDeposesUsAtOnce() {
