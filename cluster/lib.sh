@@ -3,10 +3,12 @@
 #
 # Run state lives in .cluster/ at the repository top (git-ignored):
 #   state.json            the cluster as DESIGN.md §4 describes it (0600: holds API keys)
-#   topology              regions and nodes per region chosen by the first cluster/up
+#   topology              regions and nodes per region chosen by the first cluster/up,
+#                         plus one line per region added by cluster/add-region
 #   sma-node-bin          the sma-node binary cluster/up built (cluster/start reuses it)
-#   nodes/<id>/config.json, logs/<id>.log
-#   secrets/ (0700)       kek, api-keys.json, pg-<instance>.password (all 0600)
+#   nodes/<id>/config.json, nodes/<id>/tls/node.pem|node.key (peer certificate), logs/<id>.log
+#   secrets/ (0700)       kek, api-keys.json, pg-<instance>.password (all 0600),
+#                         pki/ca.pem|ca.key (the cluster CA of the mTLS peer channel)
 #   pg-root               where the PostgreSQL instances live: .cluster/pg, or
 #                         /var/tmp/sma-cluster-<hash>/ when the postgres OS user
 #                         cannot traverse the repository path
@@ -396,20 +398,268 @@ node_id() { echo "r$1-n$2"; }
 node_dir() { echo "$STATE_DIR/nodes/$1"; }
 node_config() { echo "$STATE_DIR/nodes/$1/config.json"; }
 node_log() { echo "$STATE_DIR/logs/$1.log"; }
+node_tls_dir() { echo "$STATE_DIR/nodes/$1/tls"; }
+PKI_DIR="$SECRETS_DIR/pki"
+TOPOLOGY_FILE="$STATE_DIR/topology"
 
 require_state() {
     [[ -f $STATE_FILE ]] || die "no cluster state at $STATE_FILE; start a cluster with cluster/up"
 }
 
+# ---------------------------------------------------------------- topology
+#
+# .cluster/topology, line 1: "REGIONS NODES_PER_REGION", the size cluster/up was first run
+# with. Regions 1..REGIONS are named region-<k>, use PostgreSQL port 55501+k, and their
+# nodes take public ports 8081, 8082, ... and peer ports 9081, 9082, ... region by region.
+# Then one line per region added by cluster/add-region, in index order:
+#   region INDEX NAME PG_PORT FIRST_PUBLIC_PORT FIRST_PEER_PORT
+# Every region has NODES_PER_REGION nodes r<INDEX>-n1 ... Region 1 is the write region:
+# its nodes are leader-eligible and share its (authoritative) database; all others are
+# followers sharing their own region's database.
+
+# Records the size chosen by the first cluster/up.
+topology_create() { # REGIONS NODES_PER_REGION
+    printf '%s %s\n' "$1" "$2" >"$TOPOLOGY_FILE" || die "cannot write $TOPOLOGY_FILE"
+}
+
+# Appends a region added by cluster/add-region.
+topology_add_region() { # INDEX NAME PG_PORT FIRST_PUBLIC_PORT FIRST_PEER_PORT
+    printf 'region %s %s %s %s %s\n' "$@" >>"$TOPOLOGY_FILE" || die "cannot write $TOPOLOGY_FILE"
+}
+
+is_port() { [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535)); }
+
+# Loads the topology into BASE_REGIONS, NODES_PER_REGION, REGION_COUNT, the arrays
+# (indexed by region index, 1-based) REGION_NAMES, REGION_PG_PORTS, REGION_PUBLIC_BASE,
+# REGION_PEER_BASE, and NODE_IDS (every node, region by region).
+topology_load() {
+    [[ -f $TOPOLOGY_FILE ]] || die "no topology at $TOPOLOGY_FILE; start a cluster with cluster/up"
+    local kind idx name pg pub peer extra r n lineno=1
+    REGION_NAMES=() REGION_PG_PORTS=() REGION_PUBLIC_BASE=() REGION_PEER_BASE=() NODE_IDS=()
+    {
+        read -r BASE_REGIONS NODES_PER_REGION extra || true
+        [[ $BASE_REGIONS =~ ^[1-9][0-9]*$ && $NODES_PER_REGION =~ ^[1-9][0-9]*$ && -z $extra ]] \
+            || die "$TOPOLOGY_FILE line 1 must be 'REGIONS NODES_PER_REGION'; run cluster/down --purge to start over"
+        for ((r = 1; r <= BASE_REGIONS; r++)); do
+            REGION_NAMES[r]=$(region_name "$r")
+            REGION_PG_PORTS[r]=$((REGION_PG_PORT_BASE + r))
+            REGION_PUBLIC_BASE[r]=$((PUBLIC_PORT_BASE + (r - 1) * NODES_PER_REGION))
+            REGION_PEER_BASE[r]=$((PEER_PORT_BASE + (r - 1) * NODES_PER_REGION))
+        done
+        REGION_COUNT=$BASE_REGIONS
+        while read -r kind idx name pg pub peer extra; do
+            lineno=$((lineno + 1))
+            [[ -z $kind ]] && continue
+            if [[ $kind != region || $idx != "$((REGION_COUNT + 1))" || ! $name =~ ^[a-z0-9][a-z0-9-]*$ || -n $extra ]] \
+                || ! is_port "$pg" || ! is_port "$pub" || ! is_port "$peer"; then
+                die "$TOPOLOGY_FILE line $lineno is not 'region $((REGION_COUNT + 1)) NAME PG_PORT FIRST_PUBLIC_PORT FIRST_PEER_PORT'"
+            fi
+            REGION_COUNT=$idx
+            REGION_NAMES[idx]=$name REGION_PG_PORTS[idx]=$pg REGION_PUBLIC_BASE[idx]=$pub REGION_PEER_BASE[idx]=$peer
+        done
+    } <"$TOPOLOGY_FILE"
+    for ((r = 1; r <= REGION_COUNT; r++)); do
+        for ((n = 1; n <= NODES_PER_REGION; n++)); do NODE_IDS+=("$(node_id "$r" "$n")"); done
+    done
+}
+
+# Prints the index of region NAME in the loaded topology; fails if there is none.
+region_index() { # NAME
+    local r
+    for ((r = 1; r <= REGION_COUNT; r++)); do
+        [[ ${REGION_NAMES[r]} == "$1" ]] && { echo "$r"; return 0; }
+    done
+    return 1
+}
+
+# The region index and node number of node ID (r<k>-n<m>), as "k m".
+node_position() { # ID
+    [[ $1 =~ ^r([0-9]+)-n([0-9]+)$ ]] || die "unexpected node id '$1' (expected r<region>-n<node>)"
+    echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+}
+
+# Prints "ID REGION ROLE PUBLIC_PORT PEER_PORT" for node ID of the loaded topology.
+node_layout() { # ID
+    local r n role
+    read -r r n <<<"$(node_position "$1")"
+    ((r >= 1 && r <= REGION_COUNT && n >= 1 && n <= NODES_PER_REGION)) || die "node $1 is not in the topology ($TOPOLOGY_FILE)"
+    role=follower
+    ((r == 1)) && role=leader-eligible
+    echo "$1 ${REGION_NAMES[r]} $role $((REGION_PUBLIC_BASE[r] + n - 1)) $((REGION_PEER_BASE[r] + n - 1))"
+}
+
+# Starts the PostgreSQL instance of region index K and creates its database 'sma'
+# (PG_DB_CREATED tells whether it was just created).
+region_database_start() { # K
+    pg_instance_start "${REGION_NAMES[$1]}" "${REGION_PG_PORTS[$1]}"
+    pg_create_db "${REGION_NAMES[$1]}" sma
+}
+
+# ---------------------------------------------------------------- peer PKI, log key, node configs
+
+# Creates the cluster CA of the peer channel once (secrets/pki/ca.pem, ca.key 0600).
+ensure_pki() { # SMA_NODE_BINARY
+    local bin=$1
+    if [[ -s $PKI_DIR/ca.key && -s $PKI_DIR/ca.pem ]]; then
+        chmod 0600 "$PKI_DIR/ca.key"
+        return 0
+    fi
+    if [[ -e $PKI_DIR/ca.key ]]; then
+        die "$PKI_DIR/ca.key exists but $PKI_DIR/ca.pem does not; restore ca.pem, or delete $PKI_DIR to make a new cluster CA (every node certificate is then reissued by cluster/up)"
+    fi
+    info "creating the cluster CA of the peer channel ($PKI_DIR)"
+    { mkdir -p "$PKI_DIR" && chmod 0700 "$PKI_DIR"; } || die "cannot create $PKI_DIR"
+    (umask 077 && "$bin" pki ca --out "$PKI_DIR" >/dev/null) || die "sma-node pki ca --out $PKI_DIR failed (output above)"
+    [[ -s $PKI_DIR/ca.pem && -s $PKI_DIR/ca.key ]] || die "sma-node pki ca succeeded but $PKI_DIR/ca.pem or ca.key is missing"
+    chmod 0600 "$PKI_DIR/ca.key"
+}
+
+# Issues node ID's peer certificate (nodes/<id>/tls/node.pem, node.key 0600) unless it has
+# one from the current cluster CA.
+ensure_node_cert() { # SMA_NODE_BINARY ID
+    local bin=$1 id=$2 dir
+    dir=$(node_tls_dir "$id")
+    if [[ -s $dir/node.pem && -s $dir/node.key ]]; then
+        if ! command -v openssl >/dev/null 2>&1 \
+            || openssl verify -CAfile "$PKI_DIR/ca.pem" "$dir/node.pem" >/dev/null 2>&1; then
+            return 0
+        fi
+        info "the peer certificate of $id is not from the current cluster CA; reissuing it"
+    fi
+    { mkdir -p "$dir" && chmod 0700 "$dir"; } || die "cannot create $dir"
+    (umask 077 && "$bin" pki node --ca-dir "$PKI_DIR" --id "$id" --host 127.0.0.1 --host localhost --out "$dir" >/dev/null) \
+        || die "sma-node pki node --id $id failed (output above)"
+    [[ -s $dir/node.pem && -s $dir/node.key ]] || die "sma-node pki node succeeded but $dir/node.pem or node.key is missing"
+    chmod 0600 "$dir/node.key"
+}
+
+# Prints the cluster's log verification key (64 hex) from the authoritative database,
+# through the config of node r1-n1.
+read_log_key() { # SMA_NODE_BINARY
+    local key cfg
+    cfg=$(node_config "$(node_id 1 1)")
+    key=$("$1" log-key --config "$cfg") \
+        || die "sma-node log-key --config $cfg failed (output above); is region-1's database running and initialized?"
+    [[ $key =~ ^[0-9a-f]{64}$ ]] || die "sma-node log-key printed '$key', not 64 hex digits"
+    echo "$key"
+}
+
+# Writes .cluster/nodes/<id>/config.json for each node ID given: creates a missing one,
+# and updates an existing one in place (edits of other keys are kept): it gets the
+# peer-channel files, timing "lan" and seeds (the peer URLs of every node of the topology)
+# when it has none of its own, and log_verification_key always (the cluster has one key).
+write_configs() { # LOG_KEY ID...
+    local log_key=$1 id region role public_port peer_port rows="" all_peers=""
+    shift
+    for id in "${NODE_IDS[@]}"; do
+        read -r _ _ _ _ peer_port <<<"$(node_layout "$id")"
+        all_peers+="https://127.0.0.1:$peer_port "
+    done
+    for id in "$@"; do
+        read -r _ region role public_port peer_port <<<"$(node_layout "$id")"
+        { mkdir -p "$(node_dir "$id")" && chmod 0700 "$(node_dir "$id")"; } || die "cannot create $(node_dir "$id")"
+        rows+=$(printf '%s\t' "$id" "$region" "$role" "$public_port" "$peer_port" "$(pg_instance_url "$region" sma)" "$(node_tls_dir "$id")")$'\n'
+    done
+    # Rows travel in the environment (they hold database passwords), not in argv.
+    SMA_ROWS=$rows SMA_PEERS=$all_peers SMA_LOG_KEY=$log_key SMA_KEK="$SECRETS_DIR/kek" SMA_CA="$PKI_DIR/ca.pem" \
+        SMA_NODES_DIR="$STATE_DIR/nodes" SMA_PROG_NAME="$SMA_PROG" python3 - <<'PY' || die "could not write the node configs (error above)"
+import json, os, sys
+env = os.environ
+peers = env["SMA_PEERS"].split()
+for row in env["SMA_ROWS"].splitlines():
+    node_id, region, role, public_port, peer_port, database_url, tls_dir = row.split("\t")[:7]
+    path = os.path.join(env["SMA_NODES_DIR"], node_id, "config.json")
+    me = "https://127.0.0.1:%s" % peer_port
+    if os.path.exists(path):
+        with open(path) as f:
+            config = json.load(f)
+        if not isinstance(config, dict):
+            sys.exit("%s does not hold a JSON object" % path)
+    else:
+        config = {
+            "node_id": node_id, "region": region, "role": role,
+            "public_host": "127.0.0.1", "public_port": int(public_port),
+            "peer_host": "127.0.0.1", "peer_port": int(peer_port),
+            "database_url": database_url,
+            "kek_file": env["SMA_KEK"],
+            "anonymous_validation": False, "manufacturer": "SIMULATED_MFG", "log_level": "info",
+        }
+    before = json.dumps(config, sort_keys=True)
+    if not any(k in config for k in ("peer_cert_file", "peer_key_file", "peer_ca_file")):
+        config["peer_cert_file"] = os.path.join(tls_dir, "node.pem")
+        config["peer_key_file"] = os.path.join(tls_dir, "node.key")
+        config["peer_ca_file"] = env["SMA_CA"]
+    config.setdefault("timing", "lan")
+    seeds = [s for s in config.get("seeds") or [] if s != me]
+    if not seeds:
+        seeds = [p for p in peers if p != me]
+    config["seeds"] = seeds
+    key = env["SMA_LOG_KEY"]
+    if key:
+        old = config.get("log_verification_key")
+        if old and old != key:
+            print("%s: %s: log_verification_key replaced by the authoritative database's key" % (env["SMA_PROG_NAME"], path), file=sys.stderr)
+        config["log_verification_key"] = key
+    if json.dumps(config, sort_keys=True) == before and os.path.exists(path):
+        continue
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+PY
+}
+
+# Writes .cluster/state.json for every node of the topology from its config and the API
+# keys, keeping the pid of every node that still runs.
+write_state() {
+    local id pid pids=()
+    for id in "${NODE_IDS[@]}"; do
+        pid=null
+        if [[ -f $STATE_FILE ]]; then
+            pid=$(state_node_field "$id" pid 2>/dev/null) || pid=""
+            node_pid_alive "$pid" "$(node_config "$id")" || pid=null
+        fi
+        pids+=("$id" "$pid")
+    done
+    python3 - "$STATE_FILE" "$STATE_DIR/nodes" "$SECRETS_DIR/api-keys.json" "${pids[@]}" <<'PY' || die "could not write $STATE_FILE (error above)"
+import json, os, sys
+state_path, nodes_dir, keys_path = sys.argv[1:4]
+args = sys.argv[4:]
+nodes = []
+for k in range(0, len(args), 2):
+    node_id, pid = args[k], args[k + 1]
+    c = json.load(open(os.path.join(nodes_dir, node_id, "config.json")))
+    nodes.append({
+        "id": node_id, "region": c["region"], "role": c["role"],
+        "pid": None if pid == "null" else int(pid),
+        "public_url": "http://%s:%d" % (c["public_host"], c["public_port"]),
+        "peer_url": "https://%s:%d" % (c["peer_host"], c["peer_port"]),
+        "database": c["database_url"],
+    })
+keys = json.load(open(keys_path))
+state = {"nodes": nodes, "api_keys": {r: keys[r] for r in ("admin", "provisioner", "validator")}}
+tmp = state_path + ".tmp"
+fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    json.dump(state, f, indent=2)
+    f.write("\n")
+os.replace(tmp, state_path)
+PY
+}
+
+# ---------------------------------------------------------------- state file
+
 # Prints one tab-separated line per node of the state file: id region role pid public_url
-# (pid is '-' when none is recorded).
+# peer_url (pid is '-' when none is recorded, peer_url '-' when the state has none).
 state_nodes() {
     python3 - "$STATE_FILE" <<'PY'
 import json, sys
 state = json.load(open(sys.argv[1]))
 for n in state.get("nodes", []):
     pid = n.get("pid")
-    print("\t".join([n["id"], n["region"], n["role"], "-" if pid is None else str(pid), n["public_url"]]))
+    print("\t".join([n["id"], n["region"], n["role"], "-" if pid is None else str(pid), n["public_url"], n.get("peer_url") or "-"]))
 PY
 }
 
@@ -471,15 +721,15 @@ node_binary() {
     printf '%s\n' "$bin"
 }
 
-# Starts node ID in the background (detached from this terminal), records its pid in
-# the state file, and waits for /readyz. Exits with the node's log tail on failure.
-node_start() { # ID
-    local id=$1 bin config log public_url port pid rc
+# Starts node ID in the background (detached from this terminal) and records its pid in
+# the state file and NODE_LAUNCHED_AT[ID] (EPOCHREALTIME). Does not wait for it.
+declare -A NODE_LAUNCHED_AT=()
+node_launch() { # ID
+    local id=$1 bin config log port pid
     bin=$(node_binary)
     config=$(node_config "$id")
     log=$(node_log "$id")
     [[ -f $config ]] || die "node $id has no config at $config; run cluster/up to recreate it"
-    public_url=$(state_node_field "$id" public_url)
     for port in $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["public_port"], c["peer_port"])' "$config"); do
         if port_in_use "$port"; then
             die "port $port of node $id is already in use by another process (another checkout's cluster? its cluster/down stops it); find it with: ss -ltnp 'sport = :$port'"
@@ -489,18 +739,43 @@ node_start() { # ID
     # setsid: the node survives this terminal (no SIGINT/SIGHUP from it); 9>&-: it must not keep the cluster lock.
     (cd "$REPO_ROOT" && exec nohup setsid "$bin" serve --config "$config" </dev/null >>"$log" 2>&1 9>&-) &
     pid=$!
+    NODE_LAUNCHED_AT[$id]=$EPOCHREALTIME
     state_set_pid "$id" "$pid"
-    info "started $id (pid $pid); waiting up to ${NODE_READY_TIMEOUT} s for $public_url/readyz"
-    rc=0
-    wait_http "$public_url/readyz" "$NODE_READY_TIMEOUT" "$pid" || rc=$?
-    case $rc in
-        0) info "$id is ready" ;;
-        2) show_log_tail "$log" 30
-           state_set_pid "$id" null
-           die "node $id exited before becoming ready (log above, full log: $log)" ;;
-        *) show_log_tail "$log" 30
-           die "node $id (pid $pid, still running) did not answer 200 on $public_url/readyz within ${NODE_READY_TIMEOUT} s (log above, full log: $log); cluster/down stops it" ;;
-    esac
+    info "started $id (pid $pid)"
+}
+
+# Waits, up to NODE_READY_TIMEOUT s in all, for /readyz of every node ID given (launched
+# with node_launch). Exits with the node's log tail when one exits or does not get ready.
+nodes_wait_ready() { # ID...
+    local id pid url log rc left deadline=$((SECONDS + NODE_READY_TIMEOUT)) took
+    (($# > 0)) || return 0
+    info "waiting up to ${NODE_READY_TIMEOUT} s for /readyz of $*"
+    for id in "$@"; do
+        pid=$(state_node_field "$id" pid)
+        url=$(state_node_field "$id" public_url)
+        log=$(node_log "$id")
+        left=$((deadline - SECONDS))
+        ((left > 0)) || left=1
+        rc=0
+        wait_http "$url/readyz" "$left" "$pid" || rc=$?
+        case $rc in
+            0) took=""
+               [[ -n ${NODE_LAUNCHED_AT[$id]:-} ]] \
+                   && took=$(awk -v a="${NODE_LAUNCHED_AT[$id]}" -v b="$EPOCHREALTIME" 'BEGIN { printf " (%.1f s after start)", b - a }')
+               info "$id is ready$took" ;;
+            2) show_log_tail "$log" 30
+               state_set_pid "$id" null
+               die "node $id exited before becoming ready (log above, full log: $log)" ;;
+            *) show_log_tail "$log" 30
+               die "node $id (pid $pid, still running) did not answer 200 on $url/readyz within ${NODE_READY_TIMEOUT} s (log above, full log: $log); cluster/down stops it" ;;
+        esac
+    done
+}
+
+# Starts node ID and waits for its /readyz.
+node_start() { # ID
+    node_launch "$1"
+    nodes_wait_ready "$1"
 }
 
 # True while PID exists and is not a zombie waiting to be reaped.
