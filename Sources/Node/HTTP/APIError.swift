@@ -36,7 +36,7 @@ struct APIError: HTTPResponseError {
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         let detail = field.map { "\($0): \(message)" } ?? message
-        let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message, field: field), detail: detail))
+        let data = try APIServer.encoder.encode(Body(error: .init(code: code, message: message, field: field), detail: detail))
         var h = headers
         h[.contentType] = "application/json"
         return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -74,17 +74,18 @@ extension APIServer {
         let head = max(view.highestKnownSeq, state.applied)
         var members: [ClusterResponse.Member] = []
         var regions: [String: [String]] = [:]
+        let leader = view.leader
+        let leaderID = fence != nil ? config.nodeID : leader?.id
         for m in view.members {
             let isMe = m.info.id == config.nodeID
             let applied = isMe ? state.applied : m.info.appliedSeq
             members.append(.init(id: m.info.id, region: m.info.region, role: m.info.role, public_url: m.info.publicURL, peer_url: m.info.peerURL,
                                  applied_seq: applied, lag: max(0, head - applied), ready: isMe ? state.isReady : m.status == .alive,
-                                 is_leader: isMe ? fence != nil : m.info.isLeader, status: isMe ? "alive" : m.status.rawValue))
+                                 is_leader: m.info.id == leaderID, status: isMe ? "alive" : m.status.rawValue))
             regions[m.info.region, default: []].append(m.info.id)
         }
-        let leader = view.leader
         return try json(ClusterResponse(node_id: config.nodeID, members: members, regions: regions,
-                                        leader: .init(id: fence != nil ? config.nodeID : leader?.id, epoch: fence?.epoch ?? leader?.leaderEpoch ?? 0),
+                                        leader: .init(id: leaderID, epoch: fence?.epoch ?? leader?.leaderEpoch ?? 0),
                                         applied_seq: state.applied, head_seq: head))
     }
 }

@@ -23,7 +23,7 @@ extension APIServer {
     static let encodedAnswers: [ValidationOutcome: ByteBuffer] = {
         var answers: [ValidationOutcome: ByteBuffer] = [:]
         for outcome in [ValidationOutcome.pass] + FailureReason.allCases.map(ValidationOutcome.fail) {
-            answers[outcome] = ByteBuffer(bytes: try! JSONEncoder().encode(ValidationResponse(outcome)))
+            answers[outcome] = ByteBuffer(bytes: try! APIServer.encoder.encode(ValidationResponse(outcome)))
         }
         return answers
     }()

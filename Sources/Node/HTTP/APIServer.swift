@@ -123,6 +123,13 @@ struct APIServer: Sendable {
         return try Self.decode(T.self, from: buffer)
     }
 
+    /// One encoder for all answers: sorted keys, so every node answers byte for byte the same.
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
     /// One decoder for all requests: its options never change, and decoding does not mutate it.
     static let decoder = JSONDecoder()
 
@@ -152,7 +159,7 @@ struct APIServer: Sendable {
     func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, seq: Int64? = nil) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let seq { headers[Self.seqHeader] = String(seq) }
-        let data = try JSONEncoder().encode(value)
+        let data = try Self.encoder.encode(value)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -64,8 +64,12 @@ struct ReplicationService: Service {
                 group.addTask {
                     do {
                         let answer = try await client.gossip(url, envelope)
-                        for change in view.merge(answer.members) where change.from != nil {
-                            logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
+                        for change in view.merge(answer.members) {
+                            if change.from == nil {
+                                logger.info("member joined", metadata: ["replication.peer": "\(change.id)"])
+                            } else {
+                                logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
+                            }
                         }
                         return true
                     } catch {
