@@ -37,7 +37,7 @@ struct PeerRoutes: Sendable {
     @Sendable func log(_ request: Request, context: SMARequestContext) async throws -> Response {
         let q = request.uri.queryParameters
         guard let after = q.get("after", as: Int64.self), after >= 0 else { throw InputError(field: "after", "must be a non-negative integer") }
-        let limit = min(max(q.get("limit", as: Int.self) ?? 1000, 1), 1000)
+        let limit = min(max(q.get("limit", as: Int.self) ?? 1000, 1), 5000)
         let head = state.applied
         let entries = try await pool.withConnection { c in try Store.entries(c, after: after, limit: limit) }
         return try Self.json(LogBatch(entries: entries.map(WireLogEntry.init), head: head))

@@ -16,7 +16,7 @@ struct ReplicationService: Service {
     let config: NodeConfiguration
     let logger: Logger
     let startedAt = ContinuousClock.now
-    static let pullBatch = 1000
+    static let pullBatch = 2000
 
     func run() async throws {
         await withGracefulShutdownHandler {
@@ -91,22 +91,43 @@ struct ReplicationService: Service {
     }
 
     /// Anti-entropy: pull from a peer that is ahead, batch after batch, until caught up with it.
+    /// Pipelined: the next batch is fetched and verified while the current one is written.
     func pullIfBehind() async {
         guard let source = view.pullSource() else { return }
-        var after = state.applied
-        while !Task.isCancelled {
-            do {
-                let batch = try await client.pull(source.peerURL, after: after, limit: Self.pullBatch)
-                guard !batch.entries.isEmpty else { return }
-                let outcome = try await replicator.receive(batch.entries, from: source.id)
-                if outcome.refused > 0 || outcome.head <= after { return }
-                after = outcome.head
+        let limit = Self.pullBatch
+        let clock = ContinuousClock()
+        @Sendable func fetch(after: Int64) async throws -> (Replicator.Verified, Int64?, Bool, Duration, Duration) {
+            let t0 = clock.now
+            let batch = try await client.pull(source.peerURL, after: after, limit: limit)
+            let t1 = clock.now
+            let last = batch.entries.map(\.seq).max()
+            let verified = replicator.verify(batch.entries, from: source.id)
+            return (verified, last, batch.entries.count == limit, t0.duration(to: t1), t1.duration(to: clock.now))
+        }
+        let start = clock.now, first = state.applied
+        var fetching = Duration.zero, verifying = Duration.zero, applying = Duration.zero
+        do {
+            var current = try await fetch(after: state.applied)
+            while let last = current.1, !Task.isCancelled {
+                fetching += current.3
+                verifying += current.4
+                let more = current.2 && current.0.refused == 0
+                async let next = more ? fetch(after: last) : (Replicator.Verified(items: [], refused: 0, peer: source.id), nil, false, .zero, .zero)
+                let t = clock.now
+                let outcome = try await replicator.apply(current.0, repush: false)
+                applying += t.duration(to: clock.now)
                 refreshSelf()
-                if batch.entries.count < Self.pullBatch { return }
-            } catch {
-                logger.debug("pull failed", metadata: ["replication.peer": "\(source.id)", "error": "\(error)"])
-                return
+                if outcome.refused > 0 || outcome.head < last { _ = try? await next; break }
+                current = try await next
             }
+            let pulled = state.applied - first
+            if pulled >= Int64(limit) {
+                logger.notice("caught up from a peer", metadata: [
+                    "replication.peer": "\(source.id)", "entries": "\(pulled)", "seconds": "\(seconds(start.duration(to: clock.now)))",
+                    "fetch_seconds": "\(seconds(fetching))", "verify_seconds": "\(seconds(verifying))", "apply_seconds": "\(seconds(applying))"])
+            }
+        } catch {
+            logger.debug("pull failed", metadata: ["replication.peer": "\(source.id)", "error": "\(error)"])
         }
     }
 

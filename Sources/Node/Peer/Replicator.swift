@@ -32,17 +32,27 @@ final class Replicator: Sendable {
         var refused = 0
     }
 
+    /// Entries checked and ready to apply (the CPU half of `receive`).
+    struct Verified: Sendable {
+        var items: [(entry: LogEntry, change: LogChange)]
+        var refused: Int
+        var peer: String
+    }
+
     /// Verifies and applies `wire` entries from `peer`. A forged, malformed or conflicting entry is
     /// refused and reported (log line + metric); nothing after it in the batch is applied.
     func receive(_ wire: [WireLogEntry], from peer: String) async throws -> Outcome {
+        try await apply(verify(wire, from: peer), repush: true)
+    }
+
+    /// Checks signatures (all cores) and decodes; stops at the first refused entry.
+    func verify(_ wire: [WireLogEntry], from peer: String) -> Verified {
         let sorted = wire.sorted(by: { $0.seq < $1.seq })
-        let checked = Self.verifyAll(sorted, verifier: verifier)
-        var verified: [(entry: LogEntry, change: LogChange)] = []
-        var out = Outcome()
-        for (w, result) in zip(sorted, checked) {
+        var out = Verified(items: [], refused: 0, peer: peer)
+        for (w, result) in zip(sorted, Self.verifyAll(sorted, verifier: verifier)) {
             switch result {
             case .success(let item):
-                verified.append(item)
+                out.items.append(item)
                 continue
             case .failure(let error):
                 out.refused += 1
@@ -52,27 +62,32 @@ final class Replicator: Sendable {
             }
             break
         }
-        guard !verified.isEmpty else {
-            out.head = state.applied
-            return out
-        }
+        return out
+    }
+
+    /// Writes verified entries to the database (one transaction, one at a time), then memory.
+    /// - Parameter repush: pass new entries on to a few peers (for pushed entries: epidemic spread;
+    ///   not for pulled ones, which the cluster already has).
+    func apply(_ verified: Verified, repush: Bool) async throws -> Outcome {
+        var out = Outcome(applied: 0, head: state.applied, refused: verified.refused)
+        guard !verified.items.isEmpty else { return out }
         let lock = applyLock
-        let batch = verified
+        let batch = verified.items
         let result = try await pool.withConnection { c in
             try lock.withLock { try Store.applyReplicated(c, batch) }
         }
         for seq in result.conflicts {
             out.refused += 1
             state.metrics.logRejected(reason: "conflict")
-            logger.error("refused a conflicting log entry from a peer", metadata: ["replication.peer": "\(peer)", "log.seq": "\(seq)"])
+            logger.error("refused a conflicting log entry from a peer", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(seq)"])
         }
         if let gap = result.gapAt, result.applied.isEmpty {
-            logger.debug("entries from a peer wait behind a gap", metadata: ["replication.peer": "\(peer)", "log.seq": "\(gap)"])
+            logger.debug("entries from a peer wait behind a gap", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(gap)"])
         }
         // Memory may lag the database (a standby sharing the authoritative database): offer what the database has.
         state.offer(result.duplicates + result.applied)
-        if !result.applied.isEmpty {
-            pushes.enqueue(result.applied, except: peer)
+        if repush && !result.applied.isEmpty {
+            pushes.enqueue(result.applied, except: verified.peer)
         }
         out.applied = result.applied.count
         out.head = result.head
