@@ -102,3 +102,38 @@ extension Array where Element == UInt8 {
         return (0...(count - needle.count)).contains { Array(self[$0..<($0 + needle.count)]) == needle }
     }
 }
+
+@Suite struct LogChainTests {
+    let signer = LogSigner.generate()
+    func chain(_ n: Int, from prev: [UInt8] = LogEntry.genesisHash) -> [LogEntry] {
+        signer.signChain((0..<n).map { .deviceRevoked(.init(serial: "S\($0)", reason: "r")) }, firstSeq: 1, previousHash: prev, epoch: 1, timestampMillis: 0)
+    }
+
+    @Test func everyEntryCarriesTheHashOfTheOneBefore() {
+        let c = chain(5)
+        #expect(c[0].previousHash == LogEntry.genesisHash)
+        for i in 1..<5 { #expect(c[i].previousHash == c[i - 1].hash) }
+        // Each entry is still signed on its own.
+        for e in c { #expect(throws: Never.self) { try signer.verifier.verify(e) } }
+    }
+
+    @Test func anUnbrokenChainVerifiesWithItsLastSignature() throws {
+        let c = chain(50)
+        #expect(try signer.verifier.verifyChain(c).count == 50)
+    }
+
+    @Test func alteringAnyEntryBreaksTheChain() {
+        let c = chain(20)
+        for i in [0, 7, 19] {
+            var altered = c
+            altered[i].payload[3] ^= 1
+            #expect(throws: LogError.self) { try signer.verifier.verifyChain(altered) }
+        }
+        var dropped = c
+        dropped.remove(at: 10)
+        #expect(throws: LogError.self) { try signer.verifier.verifyChain(dropped) }
+        let forged = LogSigner.generate().signChain((0..<20).map { .deviceRevoked(.init(serial: "S\($0)", reason: "r")) },
+                                                    firstSeq: 1, previousHash: LogEntry.genesisHash, epoch: 1, timestampMillis: 0)
+        #expect(throws: LogError.self) { try signer.verifier.verifyChain(forged) }
+    }
+}

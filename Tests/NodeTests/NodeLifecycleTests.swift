@@ -96,3 +96,21 @@ import Testing
         for s in secrets { #expect(!logged.contains(s)) }
     }
 }
+
+@Suite(.serialized) struct LogChainStoreTests {
+    @Test func validlySignedEntryFromAnotherHistoryIsRefusedAsAConflict() async throws {
+        let node = try await TestNode.make(tables: 10)
+        defer { Task { await node.stop() } }
+        let c = try node.database.connect()
+        let kek = try NodeRuntime.readKEK(path: node.kekPath)
+        let (signer, _) = try NodeRuntime.unsealWriterKeys(c, kek: kek)
+        let head = try Store.logHead(c)
+        // Signed with the real cluster key but chained to a different history (a forked leader).
+        let fork = signer.sign(.deviceReinstated(.init(serial: "X")), seq: head + 1, previousHash: [UInt8](repeating: 7, count: 32),
+                               epoch: 9, timestampMillis: 0)
+        let result = try Store.applyReplicated(c, [(fork, try signer.verifier.verify(fork))])
+        #expect(result.conflicts == [head + 1])
+        #expect(result.applied.isEmpty)
+        #expect(try Store.logHead(c) == head)
+    }
+}

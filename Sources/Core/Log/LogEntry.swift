@@ -1,10 +1,16 @@
+import Crypto
+
 /// One entry of the registration log (DESIGN §2): a numbered, signed change.
 ///
 /// `payload` is the JSON of the change exactly as signed; verifiers check the
-/// signature over these bytes and only then decode them.
+/// signature over these bytes and only then decode them. Entries form a hash chain:
+/// each signs the hash of the one before it, so a run of entries that links up to a
+/// trusted hash is authenticated by the signature of its last entry.
 public struct LogEntry: Sendable, Equatable {
     /// Position in the log: 1, 2, 3, … without gaps.
     public var seq: Int64
+    /// `hash` of the entry at `seq - 1` (32 zero bytes for the first entry).
+    public var previousHash: [UInt8]
     /// Leader epoch that wrote the entry.
     public var epoch: Int64
     /// Commit time, milliseconds since 1970 (the leader's clock; informational).
@@ -14,8 +20,9 @@ public struct LogEntry: Sendable, Equatable {
     /// Ed25519 signature over `signedBytes`.
     public var signature: [UInt8]
 
-    public init(seq: Int64, epoch: Int64, timestampMillis: Int64, kind: LogEntryKind, payload: [UInt8], signature: [UInt8] = []) {
+    public init(seq: Int64, previousHash: [UInt8], epoch: Int64, timestampMillis: Int64, kind: LogEntryKind, payload: [UInt8], signature: [UInt8] = []) {
         self.seq = seq
+        self.previousHash = previousHash
         self.epoch = epoch
         self.timestampMillis = timestampMillis
         self.kind = kind
@@ -25,16 +32,24 @@ public struct LogEntry: Sendable, Equatable {
 
     /// The bytes the signature covers: a domain tag, then every field, length-prefixed.
     public var signedBytes: [UInt8] {
-        var out: [UInt8] = Array("birthmark-sma-log-v1\0".utf8)
+        var out: [UInt8] = Array("birthmark-sma-log-v2\0".utf8)
+        out.reserveCapacity(payload.count + 128)
         func put(_ v: Int64) { withUnsafeBytes(of: v.bigEndian) { out += $0 } }
         func put(_ bytes: [UInt8]) { put(Int64(bytes.count)); out += bytes }
         put(seq)
+        put(previousHash)
         put(epoch)
         put(timestampMillis)
         put(Array(kind.rawValue.utf8))
         put(payload)
         return out
     }
+
+    /// The chain hash of this entry: SHA-256 of its signed bytes.
+    public var hash: [UInt8] { Array(SHA256.hash(data: signedBytes)) }
+
+    /// The `previousHash` of the first entry.
+    public static let genesisHash = [UInt8](repeating: 0, count: 32)
 
     /// Decodes the payload (after the signature has been verified).
     public func change() throws(LogError) -> LogChange {

@@ -18,19 +18,22 @@ enum Schema {
             );
             -- The registration log: gapless, signed; every change to devices, keys or API keys is one entry.
             CREATE TABLE registration_log (
-                seq        bigint PRIMARY KEY CHECK (seq > 0),
+                seq           bigint PRIMARY KEY CHECK (seq > 0),
+                previous_hash bytea NOT NULL,
                 epoch      bigint NOT NULL,
                 created_ms bigint NOT NULL,
                 kind       text   NOT NULL,
                 payload    bytea  NOT NULL,
                 signature  bytea  NOT NULL
             );
-            -- The last seq applied to this database; its row lock serializes writers, so seqs have no gaps.
+            -- The last seq applied to this database and that entry's chain hash; its row lock serializes
+            -- writers, so seqs have no gaps.
             CREATE TABLE log_head (
-                id  int PRIMARY KEY CHECK (id = 1),
-                seq bigint NOT NULL
+                id   int PRIMARY KEY CHECK (id = 1),
+                seq  bigint NOT NULL,
+                hash bytea NOT NULL
             );
-            INSERT INTO log_head VALUES (1, 0);
+            INSERT INTO log_head VALUES (1, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000');
             CREATE TABLE key_tables (
                 table_id          int PRIMARY KEY CHECK (table_id >= 0),
                 sealed_master_key bytea NOT NULL,

@@ -22,7 +22,9 @@ extension Store {
     static func applyReplicated(_ c: PostgresConnection, _ batch: [(entry: LogEntry, change: LogChange)]) throws -> BatchApply {
         try c.transaction { c in
             var out = BatchApply()
-            var head = try c.query("SELECT seq FROM log_head WHERE id = 1 FOR UPDATE").first!.decode(0, as: Int64.self)
+            let headRow = try c.query("SELECT seq, hash FROM log_head WHERE id = 1 FOR UPDATE").first!
+            var head = try headRow.decode(0, as: Int64.self)
+            var headHash = try headRow.decode(1, as: [UInt8].self)
             let sorted = batch.sorted { $0.entry.seq < $1.entry.seq }
             let old = sorted.filter { $0.entry.seq <= head }
             if !old.isEmpty {
@@ -41,8 +43,14 @@ extension Store {
                     if item.entry.seq > head + 1 { out.gapAt = head + 1 }
                     if out.gapAt != nil { break } else { continue }   // a repeated seq inside the batch: skip
                 }
+                // The chain: the entry must extend this database's history, not another one.
+                guard item.entry.previousHash == headHash else {
+                    out.conflicts.append(item.entry.seq)
+                    break
+                }
                 pending.append(item)
                 head += 1
+                headHash = item.entry.hash
             }
             guard !pending.isEmpty else {
                 out.head = head
@@ -50,7 +58,7 @@ extension Store {
             }
             try insertEntries(c, pending.map(\.entry))
             try applyChanges(c, pending)
-            try c.query("UPDATE log_head SET seq = \(head) WHERE id = 1")
+            try c.query("UPDATE log_head SET seq = \(head), hash = \(headHash) WHERE id = 1")
             out.applied = pending.map(\.entry)
             out.head = head
             return out
@@ -79,11 +87,12 @@ extension Store {
     /// Inserts log rows with one statement.
     static func insertEntries(_ c: PostgresConnection, _ entries: [LogEntry]) throws {
         try c.query("""
-            INSERT INTO registration_log (seq, epoch, created_ms, kind, payload, signature)
-            SELECT s, e, t, k, decode(p, 'hex'), decode(g, 'hex')
-            FROM unnest(\(entries.map(\.seq)), \(entries.map(\.epoch)), \(entries.map(\.timestampMillis)),
-                        \(entries.map(\.kind.rawValue)), \(entries.map { Hex.encode($0.payload) }), \(entries.map { Hex.encode($0.signature) }))
-                 AS x(s, e, t, k, p, g)
+            INSERT INTO registration_log (seq, previous_hash, epoch, created_ms, kind, payload, signature)
+            SELECT s, decode(h, 'hex'), e, t, k, decode(p, 'hex'), decode(g, 'hex')
+            FROM unnest(\(entries.map(\.seq)), \(entries.map { Hex.encode($0.previousHash) }), \(entries.map(\.epoch)),
+                        \(entries.map(\.timestampMillis)), \(entries.map(\.kind.rawValue)), \(entries.map { Hex.encode($0.payload) }),
+                        \(entries.map { Hex.encode($0.signature) }))
+                 AS x(s, h, e, t, k, p, g)
             """)
     }
 

@@ -76,12 +76,13 @@ enum Store {
             }
             epoch = fence.epoch
         }
-        let last = try c.query("UPDATE log_head SET seq = seq + \(changes.count) WHERE id = 1 RETURNING seq").first!.decode(0, as: Int64.self)
+        let head = try c.query("UPDATE log_head SET seq = seq + \(changes.count) WHERE id = 1 RETURNING seq, hash").first!
+        let last = try head.decode(0, as: Int64.self)
         let first = last - Int64(changes.count) + 1
         let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
-        let entries = changes.enumerated().map { i, change in
-            signer.sign(change, seq: first + Int64(i), epoch: epoch, timestampMillis: nowMillis)
-        }
+        let entries = signer.signChain(changes, firstSeq: first, previousHash: try head.decode(1, as: [UInt8].self),
+                                       epoch: epoch, timestampMillis: nowMillis)
+        try c.query("UPDATE log_head SET hash = \(entries.last!.hash) WHERE id = 1")
         try insertEntries(c, entries)
         try applyChanges(c, Array(zip(entries, changes)))
         return entries
@@ -89,8 +90,8 @@ enum Store {
 
     static func insertEntry(_ c: PostgresConnection, _ e: LogEntry) throws {
         try c.query("""
-            INSERT INTO registration_log (seq, epoch, created_ms, kind, payload, signature)
-            VALUES (\(e.seq), \(e.epoch), \(e.timestampMillis), \(e.kind.rawValue), \(e.payload), \(e.signature))
+            INSERT INTO registration_log (seq, previous_hash, epoch, created_ms, kind, payload, signature)
+            VALUES (\(e.seq), \(e.previousHash), \(e.epoch), \(e.timestampMillis), \(e.kind.rawValue), \(e.payload), \(e.signature))
             """)
     }
 
@@ -152,14 +153,14 @@ enum Store {
     /// Entries with seq > `after`, in order, at most `limit`.
     static func entries(_ c: PostgresConnection, after: Int64, limit: Int) throws -> [LogEntry] {
         try c.query("""
-            SELECT seq, epoch, created_ms, kind, payload, signature FROM registration_log
+            SELECT seq, epoch, created_ms, kind, payload, signature, previous_hash FROM registration_log
             WHERE seq > \(after) ORDER BY seq LIMIT \(limit)
             """).map { row in
             let kindRaw = try row.decode(3, as: String.self)
             guard let kind = LogEntryKind(rawValue: kindRaw) else {
                 throw NodeError(.internal, "registration_log holds an unknown entry kind")
             }
-            return LogEntry(seq: try row.decode(0), epoch: try row.decode(1), timestampMillis: try row.decode(2),
+            return LogEntry(seq: try row.decode(0), previousHash: try row.decode(6), epoch: try row.decode(1), timestampMillis: try row.decode(2),
                             kind: kind, payload: try row.decode(4), signature: try row.decode(5))
         }
     }

@@ -8,6 +8,8 @@ import Foundation
 /// A registration-log entry on the peer wire (JSON; bytes as base64). Receivers verify before applying.
 public struct WireLogEntry: Codable, Sendable, Equatable {
     public var seq: Int64
+    /// base64 of the previous entry's chain hash.
+    public var prev: String
     public var epoch: Int64
     public var ts: Int64
     public var kind: String
@@ -16,6 +18,7 @@ public struct WireLogEntry: Codable, Sendable, Equatable {
 
     public init(_ e: LogEntry) {
         seq = e.seq
+        prev = Data(e.previousHash).base64EncodedString()
         epoch = e.epoch
         ts = e.timestampMillis
         kind = e.kind.rawValue
@@ -25,10 +28,11 @@ public struct WireLogEntry: Codable, Sendable, Equatable {
 
     /// The entry, or a `.malformedPayload` error naming the seq.
     public func entry() throws(LogError) -> LogEntry {
-        guard let k = LogEntryKind(rawValue: kind), let p = Data(base64Encoded: payload), let s = Data(base64Encoded: signature) else {
+        guard let k = LogEntryKind(rawValue: kind), let p = Data(base64Encoded: payload), let s = Data(base64Encoded: signature),
+              let h = Data(base64Encoded: prev), h.count == 32 else {
             throw LogError(.malformedPayload, seq: seq, "entry is not a well-formed log entry")
         }
-        return LogEntry(seq: seq, epoch: epoch, timestampMillis: ts, kind: k, payload: Array(p), signature: Array(s))
+        return LogEntry(seq: seq, previousHash: Array(h), epoch: epoch, timestampMillis: ts, kind: k, payload: Array(p), signature: Array(s))
     }
 }
 
