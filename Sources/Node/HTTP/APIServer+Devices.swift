@@ -37,8 +37,7 @@ extension APIServer {
 
     /// `GET /api/v1/devices/{serial}` (no secrets).
     @Sendable func getDevice(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let principal = try authorize(request, context, .provisioner)
-        _ = principal
+        _ = try authorize(request, context, .provisioner)
         try await awaitMinSeq(request)
         let serial = try context.parameters.require("serial")
         guard let d = try await pool.withConnection({ c in try Store.device(c, serial: serial) }) else {

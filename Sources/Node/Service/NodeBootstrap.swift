@@ -71,10 +71,8 @@ enum NodeBootstrap {
         return try c.transaction { c in
             try c.query("SELECT pg_advisory_xact_lock(7261002)")
             let id = try c.query("SELECT COALESCE(max(id), 0) + 1 FROM api_keys").first!.decode(0, as: Int64.self)
-            let lease = try Store.lease(c)
             let entries = try Store.append(c, [.apiKeyCreated(.init(id: id, name: name, role: role, keyHash: APIKey.hash(key).hex))],
                                            signer: signer, fence: nil, kek: kek)
-            _ = lease
             return (key, id, entries.last!.seq)
         }
     }
