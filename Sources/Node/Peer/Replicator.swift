@@ -88,8 +88,10 @@ final class Replicator: Sendable {
             state.metrics.logRejected(reason: "conflict")
             logger.error("refused a conflicting log entry from a peer", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(seq)"])
         }
-        if let gap = result.gapAt, result.applied.isEmpty {
-            logger.debug("entries from a peer wait behind a gap", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(gap)"])
+        if let gap = result.gapAt {
+            // Out-of-order delivery (a push overtook an earlier one): refused for now; anti-entropy fills the gap.
+            state.metrics.logRejected(reason: "gap")
+            logger.info("refused entries behind a gap; will pull the missing ones", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(gap)"])
         }
         // Memory may lag the database (a standby sharing the authoritative database): offer what the database has.
         state.offer(result.duplicates + result.applied)
