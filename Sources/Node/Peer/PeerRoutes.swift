@@ -44,14 +44,14 @@ struct PeerRoutes: Sendable {
     }
 
     @Sendable func push(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let batch = try await APIServer.decode(LogBatch.self, from: try await request.body.collect(upTo: 64 << 20))
+        let batch = try APIServer.decode(LogBatch.self, from: try await request.body.collect(upTo: 64 << 20))
         let peer = await Self.peerID(context)
         let outcome = try await replicator.receive(batch.entries, from: peer)
         return try Self.json(PushAnswer(applied: outcome.applied, head: outcome.head))
     }
 
     @Sendable func gossip(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let envelope = try await APIServer.decode(GossipEnvelope.self, from: try await request.body.collect(upTo: 4 << 20))
+        let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.body.collect(upTo: 4 << 20))
         view.merge(envelope.members)
         return try Self.json(GossipEnvelope(from: config.nodeID, members: view.digest()))
     }
