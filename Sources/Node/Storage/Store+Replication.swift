@@ -88,10 +88,10 @@ extension Store {
     static func insertEntries(_ c: PostgresConnection, _ entries: [LogEntry]) throws {
         try c.query("""
             INSERT INTO registration_log (seq, previous_hash, epoch, created_ms, kind, payload, signature)
-            SELECT s, decode(h, 'hex'), e, t, k, decode(p, 'hex'), decode(g, 'hex')
-            FROM unnest(\(entries.map(\.seq)), \(entries.map { Hex.encode($0.previousHash) }), \(entries.map(\.epoch)),
-                        \(entries.map(\.timestampMillis)), \(entries.map(\.kind.rawValue)), \(entries.map { Hex.encode($0.payload) }),
-                        \(entries.map { Hex.encode($0.signature) }))
+            SELECT s, h, e, t, k, p, g
+            FROM unnest(\(entries.map(\.seq)), \(byteaArray(entries.map(\.previousHash))), \(entries.map(\.epoch)),
+                        \(entries.map(\.timestampMillis)), \(entries.map(\.kind.rawValue)), \(byteaArray(entries.map(\.payload))),
+                        \(byteaArray(entries.map(\.signature))))
                  AS x(s, h, e, t, k, p, g)
             """)
     }
@@ -110,6 +110,23 @@ extension Store {
                         \(run.map { $0.0.timestampMillis }), \(run.map { $0.0.seq }))
                  AS x(s, n, f, a, b, c, cert, pk, ms, q)
             """)
+    }
+
+    /// A `bytea[]` bind in PostgreSQL's binary array format (no hex round trip for bulk inserts).
+    static func byteaArray(_ values: [[UInt8]]) -> PostgresBind {
+        var out: [UInt8] = []
+        out.reserveCapacity(20 + values.reduce(0) { $0 + $1.count + 4 })
+        func put32(_ v: Int32) { withUnsafeBytes(of: v.bigEndian) { out += $0 } }
+        put32(1)                                // dimensions
+        put32(0)                                // no NULLs
+        put32(Int32(PostgresDataType.bytea.oid)) // element type
+        put32(Int32(values.count))              // length of dimension 1
+        put32(1)                                // lower bound
+        for v in values {
+            put32(Int32(v.count))
+            out += v
+        }
+        return PostgresBind(type: PostgresDataType(oid: 1001), format: .binary, bytes: out)
     }
 
     /// Makes an empty database a replica of the cluster: records the KEK check and the log verification key.
