@@ -94,7 +94,8 @@ final class Replicator: Sendable {
             logger.info("refused entries behind a gap; will pull the missing ones", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(gap)"])
         }
         // Memory may lag the database (a standby sharing the authoritative database): offer what the database has.
-        state.offer(result.duplicates + result.applied)
+        let offered = Set((result.duplicates + result.applied).map(\.seq))
+        state.offer(verified.items.filter { offered.contains($0.entry.seq) })
         if repush && !result.applied.isEmpty {
             pushes.enqueue(result.applied, except: verified.peer)
         }

@@ -44,7 +44,7 @@ final class LogWriter: Sendable {
             logger.error("write transaction failed", metadata: ["error": "\(e)"])
             throw NodeError(.unavailable, "the authoritative database is unavailable; the write was not committed")
         }
-        state.offer(entries)
+        state.offer(Array(zip(entries, changes)).map { (entry: $0.0, change: $0.1) })
         onCommit(entries)
         return entries
     }

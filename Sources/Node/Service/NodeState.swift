@@ -92,6 +92,18 @@ final class NodeState: Sendable {
 
     /// Offers verified entries; applies to memory those that are next in seq order.
     func offer(_ entries: [LogEntry]) {
+        offer(entries, decoded: [:])
+    }
+
+    /// Offers verified entries whose changes are already decoded (by seq), so they are not decoded again.
+    func offer(_ items: [(entry: LogEntry, change: LogChange)]) {
+        var decoded: [Int64: LogChange] = [:]
+        decoded.reserveCapacity(items.count)
+        for item in items { decoded[item.entry.seq] = item.change }
+        offer(items.map(\.entry), decoded: decoded)
+    }
+
+    private func offer(_ entries: [LogEntry], decoded: [Int64: LogChange]) {
         guard !entries.isEmpty else { return }
         // The sequencer lock is held while applying, so memory sees entries strictly in order.
         sequencer.withLock { seq in
@@ -104,7 +116,7 @@ final class NodeState: Sendable {
             }
             for entry in outcome.ready {
                 do {
-                    try applyToMemory(entry, try entry.change())
+                    try applyToMemory(entry, try decoded[entry.seq] ?? entry.change())
                 } catch {
                     metrics.logRejected(reason: "malformed")
                     logger.error("log entry could not be applied to memory", metadata: ["log.seq": "\(entry.seq)", "error": "\(error)"])
