@@ -123,6 +123,28 @@ import Testing
         }
     }
 
+    @Test func leaderCrashKeepsTheLeaseUntilItsTTLThenTheStandbyTakesOver() async throws {
+        let cluster = try await TestCluster(layout: [["a1", "a2"], ["b1"]])
+        defer { Task { await cluster.shutdown() } }
+        try await cluster.waitUntil("a leader is elected") { cluster.runtime("a1").leadership.isLeader || cluster.runtime("a2").leadership.isLeader }
+        let leader = cluster.runtime("a1").leadership.isLeader ? "a1" : "a2"
+        let standby = leader == "a1" ? "a2" : "a1"
+        let (before, _) = try await cluster.provision(via: leader, serial: "CAM-before-crash")
+        let epoch = cluster.runtime(standby).leadership.knownLeader.epoch
+        let crashedAt = ContinuousClock.now
+        await cluster.crash(leader)
+        try await cluster.waitUntil("\(standby) takes the lapsed lease", timeout: .seconds(10)) { cluster.runtime(standby).leadership.isLeader }
+        let takeover = crashedAt.duration(to: .now)
+        // The lease was not released: the takeover waited for the TTL (3 s here) and bumped the epoch.
+        #expect(takeover > .seconds(1))
+        #expect(cluster.runtime(standby).leadership.knownLeader.epoch > epoch)
+        let (after, _) = try await cluster.provision(via: "b1", serial: "CAM-after-crash")
+        for f in [before, after] {
+            let token = NodeAPITests.token(from: f)
+            try await cluster.waitUntil("b1 passes every acknowledged device") { await cluster.validate(on: "b1", token) == true }
+        }
+    }
+
     @Test func deposedLeaderCannotCommit() async throws {
         let node = try await TestNode.make(tables: 10)
         defer { Task { await node.stop() } }

@@ -123,6 +123,19 @@ final class TestCluster: @unchecked Sendable {
         nodes[id]?.runtime = nil
     }
 
+    /// Simulates a crash: the node's database pool is closed first, so nothing (the lease above all)
+    /// can be released on the way down; its listeners then stop.
+    func crash(_ id: String) async {
+        guard let node = nodes[id], let group = node.group else { return }
+        node.runtime?.pool.close()
+        node.task?.cancel()
+        await group.triggerGracefulShutdown()
+        await node.task?.value
+        await node.runtime?.shutdown()
+        nodes[id]?.group = nil
+        nodes[id]?.runtime = nil
+    }
+
     func shutdown() async {
         for id in nodes.keys { await stop(id) }
         http.shutdown()
