@@ -157,9 +157,16 @@ final class TestCluster: @unchecked Sendable {
         await call(method, url, role: nil)?.status ?? 0
     }
 
-    func provision(via id: String, serial: String) async throws -> (ProvisionResponse, Int64) {
+    /// Provisions through node `id`; like a real client it retries a `503` (Retry-After) for up to `retryFor`.
+    func provision(via id: String, serial: String, retryFor: Duration = .seconds(10)) async throws -> (ProvisionResponse, Int64) {
         let body = Array(try JSONSerialization.data(withJSONObject: ["device_serial": serial, "device_family": "F"]))
-        let r = try #require(await call("POST", "\(nodes[id]!.publicURL)/api/v1/devices/provision", role: .provisioner, body: body))
+        let deadline = ContinuousClock.now.advanced(by: retryFor)
+        var answer = await call("POST", "\(nodes[id]!.publicURL)/api/v1/devices/provision", role: .provisioner, body: body)
+        while answer?.status == 503, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            answer = await call("POST", "\(nodes[id]!.publicURL)/api/v1/devices/provision", role: .provisioner, body: body)
+        }
+        let r = try #require(answer)
         try #require(r.status == 201, "provision via \(id): \(r.status) \(String(decoding: r.body, as: UTF8.self))")
         return (try JSONDecoder().decode(ProvisionResponse.self, from: Data(r.body)), Int64(r.header("X-SMA-Seq") ?? "") ?? -1)
     }
