@@ -1,0 +1,130 @@
+import Foundation
+
+/// The public API as an OpenAPI 3.1 document, served at `GET /openapi.json`.
+/// A test checks that it lists exactly the routes the router serves.
+enum OpenAPIDocument {
+    static let json: String = #"""
+    {
+      "openapi": "3.1.0",
+      "info": {"title": "SMA cluster node", "version": "1.0.0",
+               "description": "Simulated Manufacturer Authority for the Birthmark network: camera-token validation and camera provisioning."},
+      "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "API key (roles: validator, provisioner, admin)"}},
+        "schemas": {
+          "Error": {"type": "object", "required": ["error", "detail"], "properties": {
+            "error": {"type": "object", "required": ["code", "message"], "properties": {
+              "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},
+            "detail": {"type": "string"}}},
+          "CameraToken": {"type": "object", "required": ["ciphertext", "auth_tag", "nonce", "table_id", "key_index"], "properties": {
+            "ciphertext": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+            "auth_tag": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+            "nonce": {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"},
+            "table_id": {"type": "integer", "minimum": 0},
+            "key_index": {"type": "integer", "minimum": 0, "maximum": 999}}},
+          "ValidationRequest": {"type": "object", "required": ["camera_token"], "properties": {
+            "camera_token": {"$ref": "#/components/schemas/CameraToken"},
+            "manufacturer_authority_id": {"type": "string"}}},
+          "ValidationResponse": {"type": "object", "required": ["valid", "message"], "properties": {
+            "valid": {"type": "boolean"}, "message": {"type": "string"}}},
+          "BatchRequest": {"type": "object", "required": ["tokens"], "properties": {
+            "tokens": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/CameraToken"}}}},
+          "BatchResponse": {"type": "object", "required": ["results"], "properties": {
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationResponse"}}}},
+          "CertificateBundle": {"type": "object", "required": ["camera_cert", "image_hash", "timestamp", "bundle_signature"], "properties": {
+            "camera_cert": {"type": "string", "description": "base64 of the PEM certificate"},
+            "image_hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+            "timestamp": {"type": "integer"},
+            "gps_hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+            "bundle_signature": {"type": "string", "description": "base64 of a DER ECDSA-SHA256 signature"}}},
+          "ProvisionRequest": {"type": "object", "required": ["device_serial", "device_family"], "properties": {
+            "device_serial": {"type": "string", "minLength": 1, "maxLength": 128},
+            "device_family": {"type": "string", "minLength": 1, "maxLength": 128},
+            "nuc_hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+            "device_public_key": {"type": "string", "description": "PEM P-256 public key"}}},
+          "ProvisionResponse": {"type": "object", "required": ["device_serial", "device_family", "nuc_hash", "device_certificate",
+              "certificate_chain", "device_public_key", "table_assignments", "master_keys"], "properties": {
+            "device_serial": {"type": "string"}, "device_family": {"type": "string"}, "nuc_hash": {"type": "string"},
+            "device_certificate": {"type": "string"}, "certificate_chain": {"type": "string"},
+            "device_private_key": {"type": "string"}, "device_public_key": {"type": "string"},
+            "table_assignments": {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 3},
+            "master_keys": {"type": "object", "additionalProperties": {"type": "string"}}}},
+          "BulkRequest": {"type": "object", "required": ["devices"], "properties": {
+            "devices": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/ProvisionRequest"}}}},
+          "BulkResponse": {"type": "object", "required": ["devices"], "properties": {
+            "devices": {"type": "array", "items": {"$ref": "#/components/schemas/ProvisionResponse"}}}},
+          "Device": {"type": "object", "required": ["device_serial", "device_family", "table_assignments", "device_certificate",
+              "device_public_key", "revoked", "provisioned_at", "seq"], "properties": {
+            "device_serial": {"type": "string"}, "device_family": {"type": "string"},
+            "table_assignments": {"type": "array", "items": {"type": "integer"}},
+            "device_certificate": {"type": "string"}, "device_public_key": {"type": "string"},
+            "revoked": {"type": "boolean"}, "revocation_reason": {"type": ["string", "null"]},
+            "provisioned_at": {"type": "string"}, "revoked_at": {"type": ["string", "null"]}, "seq": {"type": "integer"}}},
+          "DevicePage": {"type": "object", "required": ["devices"], "properties": {
+            "devices": {"type": "array", "items": {"$ref": "#/components/schemas/Device"}},
+            "next_after": {"type": ["string", "null"]}}},
+          "DeviceStatus": {"type": "object", "required": ["device_serial", "revoked", "changed"], "properties": {
+            "device_serial": {"type": "string"}, "revoked": {"type": "boolean"}, "changed": {"type": "boolean"}}}
+        },
+        "responses": {
+          "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        },
+        "parameters": {
+          "serial": {"name": "serial", "in": "path", "required": true, "schema": {"type": "string"}},
+          "minSeq": {"name": "X-SMA-Min-Seq", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 0},
+                     "description": "answer only once this log seq is applied here (503 + Retry-After otherwise)"}
+        }
+      },
+      "paths": {
+        "/validate": {"post": {"summary": "Validate a camera token (validator; anonymous when enabled)", "security": [{"bearer": []}, {}],
+          "parameters": [{"$ref": "#/components/parameters/minSeq"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationRequest"}}}},
+          "responses": {"200": {"description": "PASS or FAIL", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationResponse"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/v1/validate/batch": {"post": {"summary": "Validate many tokens (validator)", "security": [{"bearer": []}, {}],
+          "parameters": [{"$ref": "#/components/parameters/minSeq"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
+          "responses": {"200": {"description": "one answer per token, in order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResponse"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/validate-cert": {"post": {"summary": "Validate a certificate bundle (validator)", "security": [{"bearer": []}],
+          "parameters": [{"$ref": "#/components/parameters/minSeq"}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CertificateBundle"}}}},
+          "responses": {"200": {"description": "PASS or FAIL", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationResponse"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/devices/provision": {"post": {"summary": "Provision a camera (provisioner)", "security": [{"bearer": []}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProvisionRequest"}}}},
+          "responses": {"201": {"description": "the camera's provisioning file; X-SMA-Seq header", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProvisionResponse"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/devices/provision/bulk": {"post": {"summary": "Provision many cameras in one transaction (provisioner)", "security": [{"bearer": []}],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BulkRequest"}}}},
+          "responses": {"201": {"description": "provisioning files; X-SMA-Seq header", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BulkResponse"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/devices/{serial}": {"get": {"summary": "Look up a device, no secrets (provisioner, admin)", "security": [{"bearer": []}],
+          "parameters": [{"$ref": "#/components/parameters/serial"}, {"$ref": "#/components/parameters/minSeq"}],
+          "responses": {"200": {"description": "device", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Device"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/devices": {"get": {"summary": "List devices by serial (admin)", "security": [{"bearer": []}],
+          "parameters": [{"name": "family", "in": "query", "schema": {"type": "string"}}, {"name": "after", "in": "query", "schema": {"type": "string"}},
+                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"$ref": "#/components/parameters/minSeq"}],
+          "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DevicePage"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/devices/{serial}/revoke": {"post": {"summary": "Revoke a device (admin); idempotent", "security": [{"bearer": []}],
+          "parameters": [{"$ref": "#/components/parameters/serial"}],
+          "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}}},
+          "responses": {"200": {"description": "revoked; X-SMA-Seq header", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeviceStatus"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/devices/{serial}/reinstate": {"post": {"summary": "Reinstate a device (admin); idempotent", "security": [{"bearer": []}],
+          "parameters": [{"$ref": "#/components/parameters/serial"}],
+          "responses": {"200": {"description": "reinstated; X-SMA-Seq header", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeviceStatus"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/stats": {"get": {"summary": "Counts (admin)", "security": [{"bearer": []}],
+          "responses": {"200": {"description": "counts", "content": {"application/json": {"schema": {"type": "object"}}}}, "default": {"$ref": "#/components/responses/Error"}}}},
+        "/v1/cluster": {"get": {"summary": "Members, regions, leader, applied seq and lag",
+          "responses": {"200": {"description": "cluster view", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"summary": "Readiness (loaded and caught up)", "responses": {"200": {"description": "ready"}, "503": {"$ref": "#/components/responses/Error"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+      }
+    }
+    """#
+}

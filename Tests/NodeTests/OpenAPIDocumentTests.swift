@@ -1,0 +1,37 @@
+import Foundation
+import Hummingbird
+import Testing
+@testable import Node
+
+@Suite struct OpenAPIDocumentTests {
+    /// `{serial}` / `:serial` / `*` spelled the same way on both sides.
+    static func normalize(_ path: String) -> String {
+        path.split(separator: "/").map { c -> String in
+            (c.hasPrefix("{") || c.hasPrefix(":")) ? "{}" : String(c)
+        }.joined(separator: "/")
+    }
+
+    @Test func documentListsExactlyTheRoutesTheRouterServes() async throws {
+        let node = try await TestNode.make(tables: 10)
+        defer { Task { await node.stop() } }
+        let served = Set(node.runtime.api.router().routes.map { "\($0.method.rawValue.uppercased()) \(Self.normalize("\($0.path)"))" })
+        let doc = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as! [String: Any]
+        #expect(doc["openapi"] as? String == "3.1.0")
+        let paths = doc["paths"] as! [String: [String: Any]]
+        var documented: Set<String> = []
+        for (path, ops) in paths {
+            for method in ops.keys { documented.insert("\(method.uppercased()) \(Self.normalize(path))") }
+        }
+        #expect(served.count == 15)
+        #expect(served == documented, "served but undocumented: \(served.subtracting(documented)); documented but not served: \(documented.subtracting(served))")
+    }
+
+    @Test func everyReferenceResolves() throws {
+        let text = OpenAPIDocument.json
+        let doc = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        let components = doc["components"] as! [String: [String: Any]]
+        let refs = text.matches(of: /"\$ref": "#\/components\/(\w+)\/(\w+)"/).map { (String($0.1), String($0.2)) }
+        #expect(!refs.isEmpty)
+        for (kind, name) in refs { #expect(components[kind]?[name] != nil, "unresolved \(kind)/\(name)") }
+    }
+}
