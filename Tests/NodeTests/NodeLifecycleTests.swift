@@ -13,104 +13,109 @@ import Testing
         let node = try await TestNode.make(tables: 20)
         let file = try await node.withClient { client in try await NodeAPITests.provision(node, client, serial: "CAM-P").0 }
         let restarted = try await node.restarted()
-        defer { Task { await restarted.stop() } }
-        #expect(restarted.runtime.state.registry.counts.devices == 1)
-        let token = NodeAPITests.token(from: file)
-        try await restarted.withClient { client in
-            let afterRestart = try await NodeAPITests.validate(restarted, client, token).1
-            #expect(afterRestart?.valid == true)
+        do {
+            #expect(restarted.runtime.state.registry.counts.devices == 1)
+            let token = NodeAPITests.token(from: file)
+            try await restarted.withClient { client in
+                let afterRestart = try await NodeAPITests.validate(restarted, client, token).1
+                #expect(afterRestart?.valid == true)
+            }
+        } catch {
+            await restarted.stop()
+            throw error
         }
+        await restarted.stop()
     }
 
     @Test func wrongKEKStopsStartUpWithAMessageThatSaysSo() async throws {
-        let node = try await TestNode.make(tables: 10)
-        defer { Task { await node.stop() } }
-        var config = node.config
-        let other = FileManager.default.temporaryDirectory.appendingPathComponent("other-kek-\(node.database.name)").path
-        try KeyEncryptionKey.generate().fileContents.write(toFile: other, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: other) }
-        config.kekFile = other
-        await #expect(throws: NodeError(.wrongKEK, "")) { _ = try await NodeRuntime.start(config: config, logger: testLogger) }
-        do { _ = try await NodeRuntime.start(config: config, logger: testLogger) } catch {
-            #expect("\(error)".contains("not the one this database was initialized with"))
-        }
-        config.kekFile = "/nonexistent/kek"
-        do { _ = try await NodeRuntime.start(config: config, logger: testLogger) } catch {
-            #expect("\(error)".contains("cannot read the key-encryption key file"))
+        try await TestNode.with(tables: 10) { node in
+            var config = node.config
+            let other = FileManager.default.temporaryDirectory.appendingPathComponent("other-kek-\(node.database.name)").path
+            try KeyEncryptionKey.generate().fileContents.write(toFile: other, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: other) }
+            config.kekFile = other
+            await #expect(throws: NodeError(.wrongKEK, "")) { _ = try await NodeRuntime.start(config: config, logger: testLogger) }
+            do { _ = try await NodeRuntime.start(config: config, logger: testLogger) } catch {
+                #expect("\(error)".contains("not the one this database was initialized with"))
+            }
+            config.kekFile = "/nonexistent/kek"
+            do { _ = try await NodeRuntime.start(config: config, logger: testLogger) } catch {
+                #expect("\(error)".contains("cannot read the key-encryption key file"))
+            }
         }
     }
 
     @Test func initRefusesToOverwriteKeysUnlessForced() async throws {
-        let node = try await TestNode.make(tables: 10)
-        defer { Task { await node.stop() } }
-        let kek = try NodeRuntime.readKEK(path: node.kekPath)
-        let c = try node.database.connect()
-        #expect(throws: NodeError(.alreadyInitialized, "")) {
-            _ = try NodeBootstrap.initialize(c, kek: kek, tables: 10, manufacturer: "M", force: false, logger: testLogger) { _ in }
+        try await TestNode.with(tables: 10) { node in
+            let kek = try NodeRuntime.readKEK(path: node.kekPath)
+            let c = try node.database.connect()
+            #expect(throws: NodeError(.alreadyInitialized, "")) {
+                _ = try NodeBootstrap.initialize(c, kek: kek, tables: 10, manufacturer: "M", force: false, logger: testLogger) { _ in }
+            }
+            let summary = try NodeBootstrap.initialize(c, kek: kek, tables: 12, manufacturer: "M", force: true, logger: testLogger) { _ in }
+            #expect(summary.tables == 12 && summary.headSeq == 2)
         }
-        let summary = try NodeBootstrap.initialize(c, kek: kek, tables: 12, manufacturer: "M", force: true, logger: testLogger) { _ in }
-        #expect(summary.tables == 12 && summary.headSeq == 2)
     }
 
     @Test func apiKeyCreatedOutsideTheNodeIsPickedUpFromTheLog() async throws {
-        let node = try await TestNode.make(tables: 10)
-        defer { Task { await node.stop() } }
-        let kek = try NodeRuntime.readKEK(path: node.kekPath)
-        let created = try NodeBootstrap.createAPIKey(try node.database.connect(), kek: kek, role: .admin, name: "late")
-        #expect(node.runtime.state.apiKeys.authenticate(created.key) == nil)
-        await LogTailer(pool: node.runtime.pool, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
-        #expect(node.runtime.state.apiKeys.authenticate(created.key)?.name == "late")
-        #expect(node.runtime.state.applied == created.seq)
+        try await TestNode.with(tables: 10) { node in
+            let kek = try NodeRuntime.readKEK(path: node.kekPath)
+            let created = try NodeBootstrap.createAPIKey(try node.database.connect(), kek: kek, role: .admin, name: "late")
+            #expect(node.runtime.state.apiKeys.authenticate(created.key) == nil)
+            await LogTailer(pool: node.runtime.pool, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
+            #expect(node.runtime.state.apiKeys.authenticate(created.key)?.name == "late")
+            #expect(node.runtime.state.applied == created.seq)
+        }
     }
 
     @Test func forgedEntryInTheDatabaseIsRefusedNotApplied() async throws {
-        let node = try await TestNode.make(tables: 10)
-        defer { Task { await node.stop() } }
-        let c = try node.database.connect()
-        let forger = LogSigner.generate()
-        let head = try Store.logHead(c)
-        let forged = forger.sign(.apiKeyCreated(.init(id: 99, name: "evil", role: .admin, keyHash: APIKey.hash("sma_evil").hex)),
-                                 seq: head + 1, epoch: 0, timestampMillis: 0)
-        try c.transaction { c in
-            try Store.insertEntry(c, forged)
-            try c.query("UPDATE log_head SET seq = \(head + 1)")
+        try await TestNode.with(tables: 10) { node in
+            let c = try node.database.connect()
+            let forger = LogSigner.generate()
+            let head = try Store.logHead(c)
+            let forged = forger.sign(.apiKeyCreated(.init(id: 99, name: "evil", role: .admin, keyHash: APIKey.hash("sma_evil").hex)),
+                                     seq: head + 1, epoch: 0, timestampMillis: 0)
+            try c.transaction { c in
+                try Store.insertEntry(c, forged)
+                try c.query("UPDATE log_head SET seq = \(head + 1)")
+            }
+            await LogTailer(pool: node.runtime.pool, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
+            #expect(node.runtime.state.apiKeys.authenticate("sma_evil") == nil)
+            #expect(node.runtime.state.applied == head)
         }
-        await LogTailer(pool: node.runtime.pool, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
-        #expect(node.runtime.state.apiKeys.authenticate("sma_evil") == nil)
-        #expect(node.runtime.state.applied == head)
     }
 
     @Test func noSecretReachesTheLogs() async throws {
         let capture = LogCapture()
-        let node = try await TestNode.make(tables: 20, logger: capture.logger())
-        defer { Task { await node.stop() } }
-        let file = try await node.withClient { client in
-            let file = try await NodeAPITests.provision(node, client, serial: "CAM-S").0
-            _ = try await NodeAPITests.validate(node, client, NodeAPITests.token(from: file))
-            _ = try await client.execute(uri: "/api/v1/devices/CAM-S/revoke", method: .post, headers: node.headers(.admin))
-            return file
+        try await TestNode.with(tables: 20, logger: capture.logger()) { node in
+            let file = try await node.withClient { client in
+                let file = try await NodeAPITests.provision(node, client, serial: "CAM-S").0
+                _ = try await NodeAPITests.validate(node, client, NodeAPITests.token(from: file))
+                _ = try await client.execute(uri: "/api/v1/devices/CAM-S/revoke", method: .post, headers: node.headers(.admin))
+                return file
+            }
+            let secrets = [file.nuc_hash] + Array(file.master_keys.values) + Array(node.keys.values)
+            let logged = capture.recorded.map { "\($0.message) \($0.metadata)" }.joined(separator: "\n")
+            #expect(!logged.isEmpty)
+            for s in secrets { #expect(!logged.contains(s)) }
         }
-        let secrets = [file.nuc_hash] + Array(file.master_keys.values) + Array(node.keys.values)
-        let logged = capture.recorded.map { "\($0.message) \($0.metadata)" }.joined(separator: "\n")
-        #expect(!logged.isEmpty)
-        for s in secrets { #expect(!logged.contains(s)) }
     }
 }
 
 @Suite(.serialized) struct LogChainStoreTests {
     @Test func validlySignedEntryFromAnotherHistoryIsRefusedAsAConflict() async throws {
-        let node = try await TestNode.make(tables: 10)
-        defer { Task { await node.stop() } }
-        let c = try node.database.connect()
-        let kek = try NodeRuntime.readKEK(path: node.kekPath)
-        let (signer, _) = try NodeRuntime.unsealWriterKeys(c, kek: kek)
-        let head = try Store.logHead(c)
-        // Signed with the real cluster key but chained to a different history (a forked leader).
-        let fork = signer.sign(.deviceReinstated(.init(serial: "X")), seq: head + 1, previousHash: [UInt8](repeating: 7, count: 32),
-                               epoch: 9, timestampMillis: 0)
-        let result = try Store.applyReplicated(c, [(fork, try signer.verifier.verify(fork))])
-        #expect(result.conflicts == [head + 1])
-        #expect(result.applied.isEmpty)
-        #expect(try Store.logHead(c) == head)
+        try await TestNode.with(tables: 10) { node in
+            let c = try node.database.connect()
+            let kek = try NodeRuntime.readKEK(path: node.kekPath)
+            let (signer, _) = try NodeRuntime.unsealWriterKeys(c, kek: kek)
+            let head = try Store.logHead(c)
+            // Signed with the real cluster key but chained to a different history (a forked leader).
+            let fork = signer.sign(.deviceReinstated(.init(serial: "X")), seq: head + 1, previousHash: [UInt8](repeating: 7, count: 32),
+                                   epoch: 9, timestampMillis: 0)
+            let result = try Store.applyReplicated(c, [(fork, try signer.verifier.verify(fork))])
+            #expect(result.conflicts == [head + 1])
+            #expect(result.applied.isEmpty)
+            #expect(try Store.logHead(c) == head)
+        }
     }
 }

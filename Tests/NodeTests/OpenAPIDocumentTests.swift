@@ -12,18 +12,18 @@ import Testing
     }
 
     @Test func documentListsExactlyTheRoutesTheRouterServes() async throws {
-        let node = try await TestNode.make(tables: 10)
-        defer { Task { await node.stop() } }
-        let served = Set(node.runtime.api.router().routes.map { "\($0.method.rawValue.uppercased()) \(Self.normalize("\($0.path)"))" })
-        let doc = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as! [String: Any]
-        #expect(doc["openapi"] as? String == "3.1.0")
-        let paths = doc["paths"] as! [String: [String: Any]]
-        var documented: Set<String> = []
-        for (path, ops) in paths {
-            for method in ops.keys { documented.insert("\(method.uppercased()) \(Self.normalize(path))") }
+        try await TestNode.with(tables: 10) { node in
+            let served = Set(node.runtime.api.router().routes.map { "\($0.method.rawValue.uppercased()) \(Self.normalize("\($0.path)"))" })
+            let doc = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as! [String: Any]
+            #expect(doc["openapi"] as? String == "3.1.0")
+            let paths = doc["paths"] as! [String: [String: Any]]
+            var documented: Set<String> = []
+            for (path, ops) in paths {
+                for method in ops.keys { documented.insert("\(method.uppercased()) \(Self.normalize(path))") }
+            }
+            #expect(served.count == 15)
+            #expect(served == documented, "served but undocumented: \(served.subtracting(documented)); documented but not served: \(documented.subtracting(served))")
         }
-        #expect(served.count == 15)
-        #expect(served == documented, "served but undocumented: \(served.subtracting(documented)); documented but not served: \(documented.subtracting(served))")
     }
 
     @Test func everyReferenceResolves() throws {

@@ -94,6 +94,19 @@ final class TestCluster: @unchecked Sendable {
         for ids in layout { for id in ids { try await start(id) } }
     }
 
+    /// Runs `body` with a new cluster and always shuts it down (databases dropped) before returning.
+    static func with<T>(layout: [[String]], tables: Int = 50, _ body: (TestCluster) async throws -> T) async throws -> T {
+        let cluster = try await TestCluster(layout: layout, tables: tables)
+        do {
+            let result = try await body(cluster)
+            await cluster.shutdown()
+            return result
+        } catch {
+            await cluster.shutdown()
+            throw error
+        }
+    }
+
     static func freePort() throws -> Int {
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
         let port = channel.localAddress!.port!

@@ -43,6 +43,20 @@ struct TestNode: Sendable {
         return try await TestNode(database: db, config: config, kekPath: kekPath, keys: keys, logger: logger)
     }
 
+    /// Runs `body` with a new node and always stops it (database dropped) before returning.
+    static func with<T>(tables: Int = 2500, anonymous: Bool = false, logger: Logger = testLogger,
+                        _ body: (TestNode) async throws -> T) async throws -> T {
+        let node = try await make(tables: tables, anonymous: anonymous, logger: logger)
+        do {
+            let result = try await body(node)
+            await node.stop()
+            return result
+        } catch {
+            await node.stop()
+            throw error
+        }
+    }
+
     private init(database: TestDatabase, config: NodeConfiguration, kekPath: String, keys: [Role: String], logger: Logger) async throws {
         self.database = database
         self.config = config

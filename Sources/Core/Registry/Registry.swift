@@ -102,6 +102,9 @@ public final class Registry: Sendable {
         }
     }
 
+    /// Number of installed key tables (the accepted `table_id` range), without building `counts`.
+    public var keyTableCount: Int { state.withReadLock { $0.keys?.count ?? 0 } }
+
     /// Table ids that may be assigned to new devices.
     public var assignableTables: [Int] {
         state.withReadLock { s in

@@ -34,7 +34,7 @@ extension APIServer {
 
     /// Table ids accepted on the wire: the installed tables (or the protocol default before keys load).
     var tableLimit: Int {
-        let n = state.registry.counts.keyTables
+        let n = state.registry.keyTableCount
         return n > 0 ? n : BirthmarkProtocol.defaultTableCount
     }
 

@@ -34,19 +34,19 @@ struct ReplicationService: Service {
 
     private func gossipLoop() async {
         var everReached = false
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        await repeatUntilShutdown {
             let reached = await round()
             everReached = everReached || reached
             updateReadiness(everReached: everReached)
-            try? await Task.sleep(for: view.timing.gossipInterval)
+            return view.timing.gossipInterval
         }
     }
 
     /// Anti-entropy on its own loop, so a long catch-up never stalls this node's heartbeat.
     private func pullLoop() async {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        await repeatUntilShutdown {
             await pullIfBehind()
-            try? await Task.sleep(for: view.timing.gossipInterval)
+            return view.timing.gossipInterval
         }
     }
 

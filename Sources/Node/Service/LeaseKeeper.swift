@@ -15,12 +15,10 @@ struct LeaseKeeper: Service {
     let logger: Logger
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                await tick()
-                try? await Task.sleep(for: leadership.nextAttempt)
-            }
-        } onGracefulShutdown: {}
+        await repeatUntilShutdown {
+            await tick()
+            return leadership.nextAttempt
+        }
         // Hand the lease over promptly on a clean stop.
         let holder = nodeID
         if leadership.isLeader {

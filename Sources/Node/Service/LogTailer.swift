@@ -14,15 +14,13 @@ struct LogTailer: Service {
     let logger: Logger
 
     func run() async throws {
-        await withGracefulShutdownHandler {
-            var failing = false
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let ok = await poll(quiet: failing)
-                if ok && failing { logger.notice("reading the log from the database works again") }
-                failing = !ok
-                try? await Task.sleep(for: period)
-            }
-        } onGracefulShutdown: {}
+        var failing = false
+        await repeatUntilShutdown {
+            let ok = await poll(quiet: failing)
+            if ok && failing { logger.notice("reading the log from the database works again") }
+            failing = !ok
+            return period
+        }
     }
 
     /// Applies what is new in the database's log. Returns false when the database could not be read
