@@ -22,11 +22,16 @@ STATE_FILE="$STATE_DIR/state.json"
 SECRETS_DIR="$STATE_DIR/secrets"
 SMA_PROG=${SMA_PROG:-$(basename "$(dirname "$0")")/$(basename "$0")}
 
-# Ports of the local cluster (DESIGN.md §4).
-TEST_PG_PORT=55499
-REGION_PG_PORT_BASE=55501   # region k uses 55501 + k
-PUBLIC_PORT_BASE=8081       # node number i (0-based, region-major) uses 8081 + i
-PEER_PORT_BASE=9081         # ... and 9081 + i
+# Ports of the local cluster (DESIGN.md §4). SMA_PORT_OFFSET (default 0) shifts every port,
+# so a second checkout can run its own cluster and tests beside the first (e.g. SMA_PORT_OFFSET=200).
+SMA_PORT_OFFSET=${SMA_PORT_OFFSET:-0}
+[[ $SMA_PORT_OFFSET =~ ^[0-9]+$ ]] || { echo "SMA_PORT_OFFSET must be a non-negative integer" >&2; exit 2; }
+TEST_PG_PORT=$((55499 + SMA_PORT_OFFSET))
+BENCH_PG_PORT=$((55498 + SMA_PORT_OFFSET))
+BENCH_NODE_PORT=$((8090 + SMA_PORT_OFFSET))
+REGION_PG_PORT_BASE=$((55501 + SMA_PORT_OFFSET))   # region k uses 55501 + k
+PUBLIC_PORT_BASE=$((8081 + SMA_PORT_OFFSET))       # node number i (0-based, region-major) uses 8081 + i
+PEER_PORT_BASE=$((9081 + SMA_PORT_OFFSET))         # ... and 9081 + i
 NODE_READY_TIMEOUT=120
 
 REQUIRED_PACKAGES=(libpq-dev libssl-dev libcurl4-openssl-dev postgresql curl)
