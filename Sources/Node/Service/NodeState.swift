@@ -177,7 +177,8 @@ final class NodeState: Sendable {
         case .apiKeyRevoked(let k):
             apiKeys.remove(keyID: k.id)
         case .keyTableRetired(let r):
-            registry.setRetirement(table: r.id, effectiveMillis: r.effectiveMillis)
+            // The first retirement of a table stands (as in the database).
+            if registry.retirements[r.id] == nil { registry.setRetirement(table: r.id, effectiveMillis: r.effectiveMillis) }
         case .crlIssued(let v):
             guard let der = Data(base64Encoded: v.der) else { throw LogError(.malformedPayload, seq: entry.seq, "CRL is not base64") }
             let doc = CRLDocument(number: v.number, thisUpdateMillis: v.thisUpdateMillis, nextUpdateMillis: v.nextUpdateMillis, der: Array(der))

@@ -88,6 +88,8 @@ enum Schema {
             CREATE INDEX devices_t0 ON devices (t0);
             CREATE INDEX devices_t1 ON devices (t1);
             CREATE INDEX devices_t2 ON devices (t2);
+            -- The revoked devices a CRL lists (read in every revocation's transaction).
+            CREATE INDEX devices_revoked ON devices (serial) WHERE revoked;
             -- The audit trail: written in the same transaction as the change it records, in the database where
             -- the write commits (the write region's); not replicated.
             CREATE TABLE audit_log (

@@ -149,7 +149,8 @@ enum Store {
             try c.query("UPDATE api_keys SET revoked_at = \(at), seq = \(e.seq) WHERE id = \(k.id)")
         case .keyTableRetired(let r):
             let effective = PostgresTimestamp(microsecondsSince1970: r.effectiveMillis * 1000)
-            try c.query("UPDATE key_tables SET retired_at = \(effective), seq = \(e.seq) WHERE table_id = \(r.id)")
+            // The first retirement of a table stands (in log order, so the same on every node).
+            try c.query("UPDATE key_tables SET retired_at = \(effective), seq = \(e.seq) WHERE table_id = \(r.id) AND retired_at IS NULL")
         case .crlIssued(let v):
             guard let der = Data(base64Encoded: v.der) else { throw LogError(.malformedPayload, seq: e.seq, "CRL is not base64") }
             try c.query("""
