@@ -218,6 +218,24 @@ import SMATestSupport
         }
     }
 
+    @Test("the leader re-issues the CRL before half of its validity has elapsed, with a higher number")
+    func crlIsReissuedOnSchedule() async throws {
+        let day = 86_400.0
+        #expect(CRLKeeper.isDue(thisUpdateMillis: nil, nowMillis: 0, validitySeconds: day))
+        #expect(!CRLKeeper.isDue(thisUpdateMillis: 1_000, nowMillis: 1_000 + 43_199_999, validitySeconds: day))
+        #expect(CRLKeeper.isDue(thisUpdateMillis: 1_000, nowMillis: 1_000 + 43_200_000, validitySeconds: day))
+        try await TestNode.with(tables: 10) { node in
+            let before = try #require(node.runtime.state.crl)
+            #expect(before.nextUpdateMillis - before.thisUpdateMillis == 86_400_000)
+            let seq = try #require(try await node.runtime.devices!.issueCRL())
+            let after = try #require(node.runtime.state.crl)
+            #expect(after.number > before.number && seq > after.number)
+            // Not audited: a re-issue is no operator action.
+            let c = try node.database.connect()
+            #expect(try c.query("SELECT count(*) FROM audit_log WHERE log_seq = \(seq)").first!.decode(0, as: Int.self) == 0)
+        }
+    }
+
     // MARK: helpers
 
     /// The device certificate's serial as openssl prints it (uppercase hex, no leading zero bytes).
