@@ -21,7 +21,6 @@ public final class Registry: Sendable {
         self.nowMillis = nowMillis
     }
 
-
     /// Installs (or replaces) the key tables.
     public func installKeyTables(_ tables: KeyTables) {
         state.withWriteLock { $0.keys = tables }
