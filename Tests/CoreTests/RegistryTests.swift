@@ -58,6 +58,26 @@ import Testing
         #expect(!r.assignableTables.contains(4))
     }
 
+    @Test("a retiring table is no longer assigned, its tokens PASS until the effective time and FAIL after it")
+    func retiringTablePassesUntilItsEffectiveTime() throws {
+        let clock = ManualClock(1_000_000)
+        let r = Registry(nowMillis: { clock.now })
+        r.installKeyTables(KeyTables(masterKeys: masters))
+        try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc, tableIDs: [3, 4, 5]))
+        let token = TestCamera.token(nuc: nuc, master: masters[4], table: 4, keyIndex: 10)
+        r.setRetirement(table: 4, effectiveMillis: 1_060_000)
+        #expect(!r.assignableTables.contains(4))
+        #expect(r.validate(token) == .pass)
+        clock.now = 1_059_999
+        #expect(r.validate(token) == .pass)
+        clock.now = 1_060_000
+        #expect(r.validate(token) == .fail(.tableRetired))
+        // Other tables of the same device are not affected.
+        #expect(r.validate(TestCamera.token(nuc: nuc, master: masters[5], table: 5, keyIndex: 10)) == .pass)
+        r.setRetirement(table: 4, effectiveMillis: nil)
+        #expect(r.validate(token) == .pass)
+    }
+
     @Test func duplicateSerialOrNUCHashIsRefused() throws {
         let r = try registry()
         #expect(throws: DeviceIndex.InsertConflict.duplicateSerial) {
@@ -83,4 +103,11 @@ import Testing
         let token = TestCamera.token(nuc: nuc, master: masters[3], table: 3, keyIndex: 5)
         #expect(!String(describing: token).contains(token.ciphertext.hex))
     }
+}
+
+/// A settable clock for retirement tests.
+final class ManualClock: @unchecked Sendable {
+    // @unchecked: set by the test between calls, never concurrently.
+    var now: Int64
+    init(_ now: Int64) { self.now = now }
 }

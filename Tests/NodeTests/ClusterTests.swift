@@ -152,7 +152,7 @@ import Testing
             // Another node takes over while this one still believes it leads (a pause, a partition).
             try c.query("UPDATE leader_lease SET holder = 'someone-else', epoch = epoch + 1, expires_at = now() + interval '1 minute'")
             await #expect(throws: NodeError(.notLeader, "")) {
-                _ = try await node.runtime.devices!.provision(ProvisionRequest(device_serial: "LATE", device_family: "F"))
+                _ = try await node.runtime.devices!.provision(ProvisionRequest(device_serial: "LATE", device_family: "F"), actor: .command("test"))
             }
             #expect(try Store.logHead(c) == headBefore)
             #expect(node.runtime.state.registry.device(serial: "LATE") == nil)

@@ -14,7 +14,7 @@ public import SwiftASN1
 public struct CertificateAuthority: Sendable {
     public let root: Certificate
     public let intermediate: Certificate
-    private let intermediateKey: P256.Signing.PrivateKey
+    let intermediateKey: P256.Signing.PrivateKey
 
     /// Device certificates are valid this long (~10 years).
     public static let deviceValidity: TimeInterval = 10 * 365.25 * 86_400

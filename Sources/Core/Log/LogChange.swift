@@ -13,6 +13,8 @@ public enum LogChange: Sendable, Equatable {
     case deviceReinstated(DeviceReinstated)
     case apiKeyCreated(APIKeyCreated)
     case apiKeyRevoked(APIKeyRevoked)
+    case keyTableRetired(KeyTableRetired)
+    case crlIssued(CRLIssued)
 
     /// Key tables came into being. Master keys travel sealed under the cluster KEK, never in clear.
     public struct KeyTablesCreated: Codable, Sendable, Equatable {
@@ -81,6 +83,31 @@ public enum LogChange: Sendable, Equatable {
         public init(id: Int64) { self.id = id }
     }
 
+    /// A key table is retired: never assigned again; its tokens FAIL from `effectiveMillis` on.
+    public struct KeyTableRetired: Codable, Sendable, Equatable {
+        public var id: Int
+        /// When tokens under the table start to FAIL, ms since 1970 (the leader's clock + grace).
+        public var effectiveMillis: Int64
+        public init(id: Int, effectiveMillis: Int64) { self.id = id; self.effectiveMillis = effectiveMillis }
+    }
+
+    /// A certificate revocation list signed by the intermediate CA (only the leader holds its key);
+    /// every node serves the latest one.
+    public struct CRLIssued: Codable, Sendable, Equatable {
+        /// The CRL number (increasing).
+        public var number: Int64
+        public var thisUpdateMillis: Int64
+        public var nextUpdateMillis: Int64
+        /// The DER of the CRL, base64.
+        public var der: String
+        public init(number: Int64, thisUpdateMillis: Int64, nextUpdateMillis: Int64, der: String) {
+            self.number = number
+            self.thisUpdateMillis = thisUpdateMillis
+            self.nextUpdateMillis = nextUpdateMillis
+            self.der = der
+        }
+    }
+
     public var kind: LogEntryKind {
         switch self {
         case .keyTablesCreated: .keyTablesCreated
@@ -90,6 +117,8 @@ public enum LogChange: Sendable, Equatable {
         case .deviceReinstated: .deviceReinstated
         case .apiKeyCreated: .apiKeyCreated
         case .apiKeyRevoked: .apiKeyRevoked
+        case .keyTableRetired: .keyTableRetired
+        case .crlIssued: .crlIssued
         }
     }
 
@@ -106,6 +135,8 @@ public enum LogChange: Sendable, Equatable {
         case .deviceReinstated(let v): data = try! encoder.encode(v)
         case .apiKeyCreated(let v): data = try! encoder.encode(v)
         case .apiKeyRevoked(let v): data = try! encoder.encode(v)
+        case .keyTableRetired(let v): data = try! encoder.encode(v)
+        case .crlIssued(let v): data = try! encoder.encode(v)
         }
         return Array(data)
     }
@@ -122,6 +153,8 @@ public enum LogChange: Sendable, Equatable {
             case .deviceReinstated: return .deviceReinstated(try decoder.decode(DeviceReinstated.self, from: data))
             case .apiKeyCreated: return .apiKeyCreated(try decoder.decode(APIKeyCreated.self, from: data))
             case .apiKeyRevoked: return .apiKeyRevoked(try decoder.decode(APIKeyRevoked.self, from: data))
+            case .keyTableRetired: return .keyTableRetired(try decoder.decode(KeyTableRetired.self, from: data))
+            case .crlIssued: return .crlIssued(try decoder.decode(CRLIssued.self, from: data))
             }
         } catch {
             throw LogError(.malformedPayload, seq: 0, "payload is not a valid \(kind.rawValue) change")

@@ -66,6 +66,8 @@ public enum LogEntryKind: String, Sendable, Codable, CaseIterable {
     case deviceReinstated = "device_reinstated"
     case apiKeyCreated = "api_key_created"
     case apiKeyRevoked = "api_key_revoked"
+    case keyTableRetired = "key_table_retired"
+    case crlIssued = "crl_issued"
 }
 
 /// A log problem: refused entries are reported, never applied.

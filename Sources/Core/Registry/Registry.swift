@@ -6,12 +6,20 @@ public final class Registry: Sendable {
     private struct State: Sendable {
         var keys: KeyTables?
         var index = DeviceIndex()
-        var retiredTables: Set<Int> = []
+        /// Retired or retiring tables: table id -> the time (ms since 1970) from which its tokens FAIL.
+        var retirements: [Int: Int64] = [:]
+        /// The same, dense by table id for the validation path (`Int64.max` = no retirement); empty while none.
+        var retireAt: [Int64] = []
     }
 
     private let state = ReadWriteLocked(State())
+    /// Wall clock in milliseconds since 1970; read only for a token of a table with a retirement.
+    private let nowMillis: @Sendable () -> Int64
 
-    public init() {}
+    /// - Parameter nowMillis: the clock retirements are compared with (tests pass their own).
+    public init(nowMillis: @escaping @Sendable () -> Int64 = Registry.systemMillis) {
+        self.nowMillis = nowMillis
+    }
 
     /// Installs (or replaces) the key tables.
     public func installKeyTables(_ tables: KeyTables) {
@@ -37,12 +45,25 @@ public final class Registry: Sendable {
         state.withWriteLock { $0.index.setRevoked(serial: serial, revoked) }
     }
 
-    /// Marks a table retired (tokens under it FAIL) or active again.
+    /// Marks a table retired at once (tokens under it FAIL) or active again.
     public func setRetired(table: Int, _ retired: Bool) {
+        setRetirement(table: table, effectiveMillis: retired ? Int64.min : nil)
+    }
+
+    /// Retires `table` from `effectiveMillis` on: it is never assigned again, and its tokens PASS until
+    /// that time, then FAIL with `tableRetired`. nil makes the table active again.
+    public func setRetirement(table: Int, effectiveMillis: Int64?) {
         state.withWriteLock { s in
-            if retired { s.retiredTables.insert(table) } else { s.retiredTables.remove(table) }
+            s.retirements[table] = effectiveMillis
+            let size = (s.retirements.keys.max() ?? -1) + 1
+            var dense = [Int64](repeating: .max, count: size)
+            for (t, at) in s.retirements { dense[t] = at }
+            s.retireAt = dense
         }
     }
+
+    /// Tables with a retirement and the time it takes effect (ms since 1970).
+    public var retirements: [Int: Int64] { state.withReadLock { $0.retirements } }
 
     /// The full DESIGN §1 check of one token.
     public func validate(_ token: CameraToken) -> ValidationOutcome {
@@ -58,7 +79,9 @@ public final class Registry: Sendable {
                 return .fail(.authenticationFailed)
             case .opened(let nuc)?:
                 let outcome = s.index.decide(nucHash: nuc, table: token.tableID)
-                if outcome == .pass, !s.retiredTables.isEmpty, s.retiredTables.contains(token.tableID) {
+                // While no table has a retirement this is one comparison; the clock is read only for a table that has one.
+                if outcome == .pass, token.tableID < s.retireAt.count, s.retireAt[token.tableID] != .max,
+                   nowMillis() >= s.retireAt[token.tableID] {
                     return .fail(.tableRetired)
                 }
                 return outcome
@@ -98,7 +121,7 @@ public final class Registry: Sendable {
     public var counts: Counts {
         state.withReadLock { s in
             Counts(devices: s.index.count, revoked: s.index.revokedCount,
-                   keyTables: s.keys?.count ?? 0, retiredTables: s.retiredTables.count)
+                   keyTables: s.keys?.count ?? 0, retiredTables: s.retirements.count)
         }
     }
 
@@ -109,7 +132,7 @@ public final class Registry: Sendable {
     public var assignableTables: [Int] {
         state.withReadLock { s in
             guard let keys = s.keys else { return [] }
-            return (0..<keys.count).filter { !s.retiredTables.contains($0) }
+            return (0..<keys.count).filter { s.retirements[$0] == nil }
         }
     }
 

@@ -85,3 +85,77 @@ struct DeviceCommand: AsyncParsableCommand {
         try await client.call("GET", "/api/v1/devices/\(pathComponent(serial))")
     }
 }
+
+struct KeyTableCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "key-table", abstract: "Key-table compromise tooling (admin).",
+                                                    subcommands: [List.self, Devices.self, Retire.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every key table: state (active, retiring, retired), retire time, device count.")
+        @OptionGroup var client: ClientOptions
+        func run() async throws { try await client.call("GET", "/api/v1/key-tables") }
+    }
+
+    struct Devices: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The devices holding a key table, by serial (one page).")
+        @OptionGroup var client: ClientOptions
+        @Option(help: "Key table id.") var id: Int
+        @Option(help: "Serial to start after (the previous page's next_after).") var after: String?
+        @Option(help: "Page size, 1-1000.") var limit: Int = 100
+        func run() async throws {
+            var path = "/api/v1/key-tables/\(id)/devices?limit=\(limit)"
+            if let after { path += "&after=" + (after.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? after) }
+            try await client.call("GET", path)
+        }
+    }
+
+    struct Retire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Retire a key table: never assigned again; its tokens FAIL after the grace period.")
+        @OptionGroup var client: ClientOptions
+        @Option(help: "Key table id.") var id: Int
+        @Option(name: .customLong("grace-seconds"), help: "Seconds its tokens still PASS (default: the node's key_table_retire_grace_seconds; 0 = at once).")
+        var graceSeconds: Int?
+        func run() async throws {
+            try await client.call("POST", "/api/v1/key-tables/\(id)/retire", body: ["grace_seconds": graceSeconds])
+        }
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Read the audit trail (admin), one page.")
+    @OptionGroup var client: ClientOptions
+    @Option(help: "Audit id to continue from (the previous page's next_after).") var after: Int64?
+    @Option(help: "Page size, 1-1000.") var limit: Int = 100
+    @Flag(help: "Newest first (default: oldest first).") var newest = false
+    func run() async throws {
+        var path = "/api/v1/audit?limit=\(limit)&order=\(newest ? "desc" : "asc")"
+        if let after { path += "&after=\(after)" }
+        try await client.call("GET", path)
+    }
+}
+
+struct CRLCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "crl", abstract: "Fetch the certificate revocation list (no API key needed).")
+    @Option(help: "Node public URL.") var url: String = ProcessInfo.processInfo.environment["SMA_URL"] ?? "http://127.0.0.1:8081"
+    @Option(help: "der or pem.") var format: String = "pem"
+    @Option(help: "Write it to this file (default: PEM to stdout).") var out: String?
+    func run() async throws {
+        guard format == "der" || format == "pem" else { throw ValidationError("--format must be der or pem") }
+        let client = CurlHTTPClient(tls: nil, threadPool: NIOThreadPool.singleton)
+        defer { client.shutdown() }
+        let response = try await client.send(method: "GET", url: url + "/api/v1/crl?format=\(format)")
+        guard response.status == 200 else {
+            FileHandle.standardError.write(Data("sma-node: HTTP \(response.status): \(String(decoding: response.body, as: UTF8.self))\n".utf8))
+            throw ExitCode.failure
+        }
+        if let out {
+            try Data(response.body).write(to: URL(fileURLWithPath: out))
+            FileHandle.standardError.write(Data("wrote CRL number \(response.header("X-SMA-CRL-Number") ?? "?") to \(out)\n".utf8))
+        } else if format == "pem" {
+            print(String(decoding: response.body, as: UTF8.self), terminator: "")
+        } else {
+            FileHandle.standardOutput.write(Data(response.body))
+        }
+    }
+}

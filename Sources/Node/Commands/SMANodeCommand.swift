@@ -15,6 +15,7 @@ struct SMANodeCommand: AsyncParsableCommand {
         abstract: "Simulated Manufacturer Authority node: validates Birthmark camera tokens and provisions cameras.",
         subcommands: [ServeCommand.self, InitCommand.self, KEKCommand.self, APIKeyCommand.self, CameraTokenCommand.self, PKICommand.self, LogKeyCommand.self,
                       ProvisionCommand.self, RevokeCommand.self, ReinstateCommand.self, DeviceCommand.self,
+                      KeyTableCommand.self, AuditCommand.self, CRLCommand.self,
                       ])
 }
 
@@ -114,6 +115,7 @@ struct InitCommand: AsyncParsableCommand {
             let kek = try NodeRuntime.readKEK(path: config.kekFile)
             let summary = try await withDatabase(config.databaseURL, logger: logger) { c in
                 try NodeBootstrap.initialize(c, kek: kek, tables: tables, manufacturer: config.manufacturer, force: force,
+                                             crlValidity: .milliseconds(Int64(config.crlValidityHours * 3_600_000)),
                                              logger: logger) { print($0) }
             }
             print("initialized: \(summary.tables) key tables, CA and log-signing key sealed under KEK \(summary.kekFingerprint); log head seq \(summary.headSeq)")

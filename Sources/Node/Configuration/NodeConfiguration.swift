@@ -63,6 +63,10 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
     var timing: String = "wan"
     /// A node that cannot reach any peer this long after start serves what it loaded (stale but available), seconds. Default 10.
     var isolatedReadyAfterSeconds: Double = 10
+    /// Default grace of `POST /api/v1/key-tables/{id}/retire` (tokens of the table PASS this long), seconds. Default 86,400.
+    var keyTableRetireGraceSeconds: Int = 86_400
+    /// Validity of each CRL (thisUpdate to nextUpdate), hours; the leader re-issues it before half has elapsed. Default 24.
+    var crlValidityHours: Double = 24
 
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", region, role
@@ -74,6 +78,7 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         case minSeqWaitSeconds = "min_seq_wait_seconds", leaseTTLSeconds = "lease_ttl_seconds", logPollSeconds = "log_poll_seconds"
         case peerCertFile = "peer_cert_file", peerKeyFile = "peer_key_file", peerCAFile = "peer_ca_file"
         case logVerificationKey = "log_verification_key", timing, isolatedReadyAfterSeconds = "isolated_ready_after_seconds"
+        case keyTableRetireGraceSeconds = "key_table_retire_grace_seconds", crlValidityHours = "crl_validity_hours"
     }
 
     init() {}
@@ -111,7 +116,12 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         logVerificationKey = try c.decodeIfPresent(String.self, forKey: .logVerificationKey)
         timing = try v(.timing, d.timing)
         isolatedReadyAfterSeconds = try v(.isolatedReadyAfterSeconds, d.isolatedReadyAfterSeconds)
+        keyTableRetireGraceSeconds = try v(.keyTableRetireGraceSeconds, d.keyTableRetireGraceSeconds)
+        crlValidityHours = try v(.crlValidityHours, d.crlValidityHours)
     }
+
+    /// Longest grace a key-table retirement may have: 10 years.
+    static let maxRetireGraceSeconds = 10 * 366 * 86_400
 
     /// True when the peer channel is configured.
     var peerEnabled: Bool { peerCertFile != nil }
@@ -190,6 +200,12 @@ extension NodeConfiguration {
         }
         if let k = logVerificationKey, k.utf8.count != 64 || Hex.decode(k) == nil {
             throw ConfigurationError(key: "log_verification_key", problem: "must be 64 hex digits (sma-node log-key prints it)")
+        }
+        if !(0...NodeConfiguration.maxRetireGraceSeconds).contains(keyTableRetireGraceSeconds) {
+            throw ConfigurationError(key: "key_table_retire_grace_seconds", problem: "must be between 0 and \(NodeConfiguration.maxRetireGraceSeconds)")
+        }
+        if !(0.01...8760).contains(crlValidityHours) {
+            throw ConfigurationError(key: "crl_validity_hours", problem: "must be between 0.01 and 8760")
         }
         if !["lan", "wan"].contains(timing) { throw ConfigurationError(key: "timing", problem: "must be lan or wan") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {

@@ -8,11 +8,11 @@ import Logging
 extension APIServer {
     /// `POST /api/v1/devices/provision` -> 201 with the provisioning file.
     @Sendable func provision(_ request: Request, context: SMARequestContext) async throws -> Response {
-        _ = try authorize(request, context, .provisioner, write: true)
+        let principal = try authorize(request, context, .provisioner, write: true)
         let bytes = try await request.body.collect(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
         let body = try Self.decode(ProvisionRequest.self, from: bytes)
-        let (file, seq) = try await writer.provision(body)
+        let (file, seq) = try await writer.provision(body, actor: auditActor(principal, context))
         context.logger.info("device provisioned", metadata: ["device.serial": "\(file.device_serial)", "log.seq": "\(seq)"])
         return try json(file, status: .created, seq: seq)
     }
@@ -22,7 +22,7 @@ extension APIServer {
 
     /// `POST /api/v1/devices/provision/bulk`: one transaction for the whole batch.
     @Sendable func provisionBulk(_ request: Request, context: SMARequestContext) async throws -> Response {
-        _ = try authorize(request, context, .provisioner, write: true)
+        let principal = try authorize(request, context, .provisioner, write: true)
         let bytes = try await request.body.collect(upTo: config.maxBulkBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
         let body = try Self.decode(BulkRequest.self, from: bytes)
@@ -30,7 +30,7 @@ extension APIServer {
         guard body.devices.count <= config.maxBatchItems else {
             throw InputError(field: "devices", "at most \(config.maxBatchItems) devices per batch")
         }
-        let (files, seq) = try await writer.provision(bulk: body.devices)
+        let (files, seq) = try await writer.provision(bulk: body.devices, actor: auditActor(principal, context))
         context.logger.info("devices provisioned in bulk", metadata: ["devices.count": "\(files.count)", "log.seq": "\(seq)"])
         return try json(BulkResponse(devices: files), status: .created, seq: seq)
     }
@@ -82,7 +82,7 @@ extension APIServer {
         let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
-        let seq = try await writer.revoke(serial: serial, reason: reason)
+        let seq = try await writer.revoke(serial: serial, reason: reason, actor: auditActor(principal, context))
         context.logger.notice("device revoked", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
         return try json(DeviceStatus(device_serial: serial, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
     }
@@ -93,7 +93,7 @@ extension APIServer {
         let serial = try context.parameters.require("serial")
         let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
-        let seq = try await writer.reinstate(serial: serial)
+        let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
         context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
         return try json(DeviceStatus(device_serial: serial, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
     }

@@ -14,6 +14,15 @@ struct Forwarder: Sendable {
 
 extension APIServer {
     static let forwardedHeader = HTTPField.Name("X-SMA-Forwarded-By")!
+    /// The original client's address on a forwarded request (trusted only from an authenticated peer).
+    static let clientAddressHeader = HTTPField.Name("X-SMA-Client-Address")!
+
+    /// The audit actor of a request: the authenticated API key, the original client address and receiving node.
+    func auditActor(_ principal: Principal, _ context: SMARequestContext) -> AuditActor {
+        let origin = context.auditOrigin
+        return AuditActor(apiKeyID: principal.keyID == 0 ? nil : principal.keyID, name: principal.name, role: principal.role.rawValue,
+                          clientAddress: origin.clientAddress, nodeID: origin.nodeID ?? config.nodeID)
+    }
 
     /// The local write path when this node holds the lease; nil when the write must go to the leader.
     func localWriter() -> DeviceService? {
@@ -34,11 +43,14 @@ extension APIServer {
         }
         var headers: [(String, String)] = [("Content-Type", "application/json")]
         if let auth = request.headers[.authorization] { headers.append(("Authorization", auth)) }
+        // The leader authenticates the same API key itself; the client address travels as a header it trusts
+        // only on its mutual-TLS peer listener.
+        headers.append(("X-SMA-Client-Address", context.auditOrigin.clientAddress))
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let answer: HTTPClientResponse
         do {
             answer = try await forwarder.client.forward(leader.peerURL, method: request.method.rawValue, pathAndQuery: path,
-                                                        headers: headers, body: Array(body.readableBytesView))
+                                                        headers: headers, body: request.method == .get ? nil : Array(body.readableBytesView))
         } catch {
             context.logger.warning("could not forward a write to the leader", metadata: ["replication.peer": "\(leader.id)", "error": "\(error)"])
             throw NodeError(.notLeader, "the leader (\(leader.id)) is unreachable from this node; retry shortly")
@@ -47,5 +59,20 @@ extension APIServer {
         if let seq = answer.header("X-SMA-Seq") { out[Self.seqHeader] = seq }
         if let retry = answer.header("Retry-After") { out[.retryAfter] = retry }
         return Response(status: .init(code: answer.status), headers: out, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+}
+
+/// On the peer listener only: a request forwarded by another node (mutual TLS already verified its certificate
+/// against the cluster CA) carries the original client's address; the receiving node is the certificate's CN.
+struct PeerOriginMiddleware: RouterMiddleware {
+    typealias Context = SMARequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.headers[APIServer.forwardedHeader] != nil else { return try await next(request, context) }
+        var context = context
+        let peer = await PeerRoutes.peerID(context)
+        context.origin = .init(clientAddress: request.headers[APIServer.clientAddressHeader] ?? "unknown",
+                               nodeID: peer)
+        return try await next(request, context)
     }
 }

@@ -40,6 +40,7 @@ struct APIServer: Sendable {
         let router = Router(context: SMARequestContext.self)
         peer?.add(to: router)
         router.add(middleware: ErrorMiddleware(metrics: metrics))
+        if peer != nil { router.add(middleware: PeerOriginMiddleware()) }
         router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) }
         router.get("/readyz") { _, _ in
             guard state.isReady else { throw APIError(.serviceUnavailable, code: "not_ready", "node is loading or catching up") }
@@ -58,6 +59,11 @@ struct APIServer: Sendable {
         router.get("/api/v1/devices", use: listDevices)
         router.post("/api/v1/devices/{serial}/revoke", use: revoke)
         router.post("/api/v1/devices/{serial}/reinstate", use: reinstate)
+        router.get("/api/v1/key-tables", use: listKeyTables)
+        router.get("/api/v1/key-tables/{id}/devices", use: keyTableDevices)
+        router.post("/api/v1/key-tables/{id}/retire", use: retireKeyTable)
+        router.get("/api/v1/audit", use: audit)
+        router.get("/api/v1/crl", use: crl)
         router.get("/stats", use: stats)
         router.get("/v1/cluster", use: cluster)
         router.get("/openapi.json") { _, _ in

@@ -63,13 +63,35 @@ enum OpenAPIDocument {
             "devices": {"type": "array", "items": {"$ref": "#/components/schemas/Device"}},
             "next_after": {"type": ["string", "null"]}}},
           "DeviceStatus": {"type": "object", "required": ["device_serial", "revoked", "changed"], "properties": {
-            "device_serial": {"type": "string"}, "revoked": {"type": "boolean"}, "changed": {"type": "boolean"}}}
+            "device_serial": {"type": "string"}, "revoked": {"type": "boolean"}, "changed": {"type": "boolean"}}},
+          "KeyTable": {"type": "object", "required": ["id", "state", "device_count"], "properties": {
+            "id": {"type": "integer", "minimum": 0},
+            "state": {"type": "string", "enum": ["active", "retiring", "retired"]},
+            "retire_at": {"type": ["string", "null"], "description": "when its tokens start to FAIL (UTC, ISO 8601); null while active"},
+            "device_count": {"type": "integer", "minimum": 0}}},
+          "KeyTableList": {"type": "object", "required": ["key_tables"], "properties": {
+            "key_tables": {"type": "array", "items": {"$ref": "#/components/schemas/KeyTable"}}}},
+          "RetireRequest": {"type": "object", "properties": {
+            "grace_seconds": {"type": "integer", "minimum": 0, "maximum": 316224000,
+                              "description": "how long tokens under the table still PASS; default key_table_retire_grace_seconds; 0 = at once"}}},
+          "RetireResponse": {"type": "object", "required": ["id", "state", "retire_at"], "properties": {
+            "id": {"type": "integer"}, "state": {"type": "string", "enum": ["retiring", "retired"]}, "retire_at": {"type": "string"}}},
+          "AuditRecord": {"type": "object", "required": ["id", "at", "api_key_name", "action", "node_id"], "properties": {
+            "id": {"type": "integer"}, "at": {"type": "string", "description": "database time of the write's transaction (UTC)"},
+            "api_key_id": {"type": ["integer", "null"]}, "api_key_name": {"type": "string"}, "role": {"type": ["string", "null"]},
+            "action": {"type": "string"}, "target": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]},
+            "log_seq": {"type": ["integer", "null"]}, "client_address": {"type": ["string", "null"]}, "node_id": {"type": "string"}}},
+          "AuditPage": {"type": "object", "required": ["entries"], "properties": {
+            "entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditRecord"}},
+            "next_after": {"type": ["integer", "null"]}}}
         },
         "responses": {
           "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         },
         "parameters": {
           "serial": {"name": "serial", "in": "path", "required": true, "schema": {"type": "string"}},
+          "tableID": {"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}},
+          "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
           "minSeq": {"name": "X-SMA-Min-Seq", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 0},
                      "description": "answer only once this log seq is applied here (503 + Retry-After otherwise)"}
         }
@@ -116,6 +138,33 @@ enum OpenAPIDocument {
           "parameters": [{"$ref": "#/components/parameters/serial"}],
           "responses": {"200": {"description": "reinstated; X-SMA-Seq header", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeviceStatus"}}}},
                         "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/key-tables": {"get": {"summary": "Key tables: state, retire time, device count (admin)", "security": [{"bearer": []}],
+          "parameters": [{"$ref": "#/components/parameters/minSeq"}],
+          "responses": {"200": {"description": "every key table", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KeyTableList"}}}},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/key-tables/{id}/devices": {"get": {"summary": "Devices holding a key table, by serial (admin)", "security": [{"bearer": []}],
+          "parameters": [{"$ref": "#/components/parameters/tableID"}, {"name": "after", "in": "query", "schema": {"type": "string"}},
+                         {"$ref": "#/components/parameters/limit"}, {"$ref": "#/components/parameters/minSeq"}],
+          "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DevicePage"}}}},
+                        "404": {"$ref": "#/components/responses/Error"}, "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/key-tables/{id}/retire": {"post": {"summary": "Retire a key table: no new assignments, its tokens FAIL after the grace (admin); 409 if already retired or retiring", "security": [{"bearer": []}],
+          "parameters": [{"$ref": "#/components/parameters/tableID"}],
+          "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RetireRequest"}}}},
+          "responses": {"200": {"description": "retired; X-SMA-Seq header", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RetireResponse"}}}},
+                        "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+                        "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/audit": {"get": {"summary": "The audit trail (admin), oldest first (order=desc: newest first)", "security": [{"bearer": []}],
+          "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "continue after this audit id (the previous page's next_after)"},
+                         {"$ref": "#/components/parameters/limit"},
+                         {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}}],
+          "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AuditPage"}}}},
+                        "403": {"$ref": "#/components/responses/Error"}, "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/crl": {"get": {"summary": "The certificate revocation list, signed by the intermediate CA (no authentication)",
+          "parameters": [{"name": "format", "in": "query", "schema": {"type": "string", "enum": ["der", "pem"]}}, {"$ref": "#/components/parameters/minSeq"}],
+          "responses": {"200": {"description": "DER (application/pkix-crl) or PEM (-----BEGIN X509 CRL-----); X-SMA-CRL-Number header",
+                                "content": {"application/pkix-crl": {"schema": {"type": "string", "contentEncoding": "binary"}},
+                                            "application/x-pem-file": {"schema": {"type": "string"}}}},
+                        "503": {"$ref": "#/components/responses/Error"}, "default": {"$ref": "#/components/responses/Error"}}}},
         "/stats": {"get": {"summary": "Counts (admin)", "security": [{"bearer": []}],
           "responses": {"200": {"description": "counts", "content": {"application/json": {"schema": {"type": "object"}}}}, "default": {"$ref": "#/components/responses/Error"}}}},
         "/v1/cluster": {"get": {"summary": "Members, regions, leader, applied seq and lag",

@@ -35,8 +35,11 @@ final class DeviceService: Sendable {
     let manufacturer: String
     let maEndpoint: String
     let metrics: NodeMetrics
+    let crl: CRLIssuer
 
-    init(state: NodeState, writer: LogWriter, authority: CertificateAuthority, manufacturer: String, maEndpoint: String, metrics: NodeMetrics) {
+    init(state: NodeState, writer: LogWriter, authority: CertificateAuthority, manufacturer: String, maEndpoint: String, metrics: NodeMetrics,
+         crlValidity: Duration = .seconds(86_400)) {
+        self.crl = CRLIssuer(authority: authority, validity: crlValidity)
         self.state = state
         self.writer = writer
         self.authority = authority
@@ -121,13 +124,13 @@ final class DeviceService: Sendable {
     }
 
     /// Provisions one device. Returns the provisioning file and the log seq.
-    func provision(_ r: ProvisionRequest) async throws -> (ProvisionResponse, Int64) {
-        let (responses, seq) = try await provision(bulk: [r], bulk: false)
+    func provision(_ r: ProvisionRequest, actor: AuditActor) async throws -> (ProvisionResponse, Int64) {
+        let (responses, seq) = try await provision(bulk: [r], bulk: false, actor: actor)
         return (responses[0], seq)
     }
 
     /// Provisions a batch in one transaction: all or nothing.
-    func provision(bulk requests: [ProvisionRequest], bulk: Bool = true) async throws -> ([ProvisionResponse], Int64) {
+    func provision(bulk requests: [ProvisionRequest], bulk: Bool = true, actor: AuditActor) async throws -> ([ProvisionResponse], Int64) {
         let chain = try authority.chainPEM()
         var prepared: [Prepared] = []
         var serials = Set<String>(), nucs = Set<String>()
@@ -142,27 +145,49 @@ final class DeviceService: Sendable {
             }
             prepared.append(p)
         }
-        let entries = try await writer.write(prepared.map { .deviceProvisioned($0.change) })
+        var audit = actor
+        if bulk { audit.note = "bulk provisioning of \(prepared.count) device(s)" }
+        let entries = try await writer.write(prepared.map { .deviceProvisioned($0.change) }, audit: audit)
         metrics.provisioned.increment(by: Int64(entries.count))
         return (prepared.map(\.response), entries.last!.seq)
     }
 
     /// Revokes a device. Idempotent: revoking a revoked device writes nothing.
-    func revoke(serial: String, reason: String) async throws -> Int64? {
+    /// The same transaction issues a new CRL that lists the device.
+    func revoke(serial: String, reason: String, actor: AuditActor) async throws -> Int64? {
         guard let d = state.registry.device(serial: serial) else { throw NodeError(.notFound, "no device with this serial") }
         if d.revoked { return nil }
         try Self.checkText(reason.isEmpty ? "unspecified" : reason, field: "reason")
-        let entries = try await writer.write([.deviceRevoked(.init(serial: serial, reason: reason.isEmpty ? "unspecified" : reason))])
+        let entries = try await writer.write([.deviceRevoked(.init(serial: serial, reason: reason.isEmpty ? "unspecified" : reason))],
+                                             audit: actor, followUp: crl.followUp)
         metrics.revocations.increment()
         return entries.last!.seq
     }
 
-    /// Reinstates a revoked device. Idempotent.
-    func reinstate(serial: String) async throws -> Int64? {
+    /// Reinstates a revoked device (and issues a CRL without it). Idempotent.
+    func reinstate(serial: String, actor: AuditActor) async throws -> Int64? {
         guard let d = state.registry.device(serial: serial) else { throw NodeError(.notFound, "no device with this serial") }
         if !d.revoked { return nil }
-        let entries = try await writer.write([.deviceReinstated(.init(serial: serial))])
+        let entries = try await writer.write([.deviceReinstated(.init(serial: serial))], audit: actor, followUp: crl.followUp)
         metrics.reinstatements.increment()
         return entries.last!.seq
+    }
+
+    /// Retires key table `id`: never assigned again; its tokens FAIL `graceSeconds` from now.
+    /// 404 for an unknown table, 409 when it is already retiring or retired.
+    func retireTable(_ id: Int, graceSeconds: Int, actor: AuditActor) async throws -> (effectiveMillis: Int64, seq: Int64) {
+        guard id >= 0, id < state.registry.keyTableCount else { throw NodeError(.notFound, "no key table with this id") }
+        if let existing = state.registry.retirements[id] {
+            let at = Date(timeIntervalSince1970: Double(max(existing, 0)) / 1000).ISO8601Format()
+            throw NodeError(.conflict, "key table \(id) is already retired or retiring (its tokens fail from \(at))", field: "id")
+        }
+        let effective = Registry.systemMillis() + Int64(graceSeconds) * 1000
+        let entries = try await writer.write([.keyTableRetired(.init(id: id, effectiveMillis: effective))], audit: actor)
+        return (effective, entries.last!.seq)
+    }
+
+    /// Issues a fresh CRL on its own (schedule, or the first one of a cluster).
+    func issueCRL() async throws -> Int64? {
+        try await writer.write([], audit: nil, followUp: crl.followUp).last?.seq
     }
 }

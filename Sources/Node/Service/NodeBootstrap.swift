@@ -14,7 +14,7 @@ enum NodeBootstrap {
     }
 
     static func initialize(_ c: PostgresConnection, kek: KeyEncryptionKey, tables: Int, manufacturer: String, force: Bool,
-                           logger: Logger, progress: (String) -> Void) throws -> Summary {
+                           crlValidity: Duration = .seconds(86_400), logger: Logger, progress: (String) -> Void) throws -> Summary {
         _ = try Migrator.migrate(c, migrations: Schema.migrations, logger: logger)
         return try c.transaction { c in
             // Serialize concurrent inits against the same database.
@@ -26,7 +26,7 @@ enum NodeBootstrap {
                 }
                 progress("--force: discarding existing keys, devices, API keys and the log")
                 try c.execute(script: """
-                    TRUNCATE registration_log, key_tables, authority, devices, api_keys, sealed_secrets, sma_meta;
+                    TRUNCATE registration_log, key_tables, authority, devices, api_keys, sealed_secrets, sma_meta, crl;
                     UPDATE log_head SET seq = 0;
                     UPDATE leader_lease SET holder = NULL, expires_at = NULL;
                     """)
@@ -55,8 +55,11 @@ enum NodeBootstrap {
                 .keyTablesCreated(.init(tables: sealedTables)),
                 .authorityInstalled(.init(rootPEM: try ca.authority.root.serializeAsPEM().pemString,
                                           intermediatePEM: try ca.authority.intermediate.serializeAsPEM().pemString)),
-            ], signer: signer, fence: nil, kek: kek)
-            return Summary(tables: tables, headSeq: entries.last!.seq, kekFingerprint: kek.fingerprint)
+            ], signer: signer, fence: nil, kek: kek, audit: .command(force ? "sma-node init --force" : "sma-node init"))
+            // The first (empty) certificate revocation list, so every node serves one from the start.
+            let crl = try Store.append(c, [try CRLIssuer(authority: ca.authority, validity: crlValidity).change(c)],
+                                       signer: signer, fence: nil, kek: kek, audit: nil)
+            return Summary(tables: tables, headSeq: (crl.last ?? entries.last!).seq, kekFingerprint: kek.fingerprint)
         }
     }
 
@@ -72,7 +75,7 @@ enum NodeBootstrap {
             try c.query("SELECT pg_advisory_xact_lock(7261002)")
             let id = try c.query("SELECT COALESCE(max(id), 0) + 1 FROM api_keys").first!.decode(0, as: Int64.self)
             let entries = try Store.append(c, [.apiKeyCreated(.init(id: id, name: name, role: role, keyHash: APIKey.hash(key).hex))],
-                                           signer: signer, fence: nil, kek: kek)
+                                           signer: signer, fence: nil, kek: kek, audit: .command("sma-node api-key create"))
             return (key, id, entries.last!.seq)
         }
     }

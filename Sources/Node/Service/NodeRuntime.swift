@@ -100,7 +100,8 @@ final class NodeRuntime: Sendable {
                 pushes?.enqueue(entries)
             }
             devices = DeviceService(state: state, writer: writer, authority: authority, manufacturer: config.manufacturer,
-                                    maEndpoint: config.effectiveMAEndpoint, metrics: metrics)
+                                    maEndpoint: config.effectiveMAEndpoint, metrics: metrics,
+                                    crlValidity: .milliseconds(Int64(config.crlValidityHours * 3_600_000)))
         }
         return NodeRuntime(config: config, threadPool: threadPool, pool: pool, state: state, leadership: runtimeLeadership,
                            metrics: metrics, devices: devices, verifier: verifier, logger: logger, peer: peer)
@@ -202,6 +203,9 @@ final class NodeRuntime: Sendable {
         ]
         if let peerApp = peerApplication() { services.append(peerApp) }
         if let replication = replicationService() { services.append(replication) }
+        if let devices {
+            services.append(CRLKeeper(devices: devices, state: state, leadership: leadership, logger: logger))
+        }
         if config.role == .leaderEligible {
             services.append(LeaseKeeper(pool: pool, leadership: leadership, metrics: metrics, nodeID: config.nodeID,
                                         ttlSeconds: config.leaseTTLSeconds, logger: logger))

@@ -21,6 +21,25 @@ final class NodeState: Sendable {
     private let ready = Atomic<Bool>(false)
     private let authority = Mutex<CertificateAuthorityCertificates?>(nil)
     private let masterKeys = Mutex<[Int: Bytes32]>([:])
+    private let currentCRL = Mutex<CRLDocument?>(nil)
+
+    /// The latest certificate revocation list, as every node serves it (`GET /api/v1/crl`).
+    struct CRLDocument: Sendable {
+        var number: Int64
+        var thisUpdateMillis: Int64
+        var nextUpdateMillis: Int64
+        var der: [UInt8]
+        var pem: String
+        init(number: Int64, thisUpdateMillis: Int64, nextUpdateMillis: Int64, der: [UInt8]) {
+            self.number = number
+            self.thisUpdateMillis = thisUpdateMillis
+            self.nextUpdateMillis = nextUpdateMillis
+            self.der = der
+            pem = CertificateRevocationList.pem(der)
+        }
+    }
+
+    var crl: CRLDocument? { currentCRL.withLock { $0 } }
 
     /// The CA's public certificates (every node has them; only the leader has the keys).
     struct CertificateAuthorityCertificates: Sendable {
@@ -43,7 +62,7 @@ final class NodeState: Sendable {
     var authorityCertificates: CertificateAuthorityCertificates? { authority.withLock { $0 } }
 
     /// Unseals master keys with the KEK (index = table id).
-    func unseal(_ tables: [(id: Int, sealed: [UInt8], retired: Bool)]) throws -> [Int: Bytes32] {
+    func unseal(_ tables: [Store.SealedTable]) throws -> [Int: Bytes32] {
         var keys: [Int: Bytes32] = [:]
         for t in tables {
             keys[t.id] = Bytes32(try kek.open(t.sealed, label: "key_table:\(t.id)"))!
@@ -61,7 +80,10 @@ final class NodeState: Sendable {
         } else {
             installKeyTables(keys)
         }
-        for t in snapshot.tables where t.retired { registry.setRetired(table: t.id, true) }
+        for t in snapshot.tables { registry.setRetirement(table: t.id, effectiveMillis: t.retiredMillis) }
+        if let c = snapshot.crl {
+            currentCRL.withLock { $0 = CRLDocument(number: c.number, thisUpdateMillis: c.thisUpdateMillis, nextUpdateMillis: c.nextUpdateMillis, der: c.der) }
+        }
         if let a = snapshot.authority { try installAuthority(rootPEM: a.rootPEM, intermediatePEM: a.intermediatePEM) }
         for k in snapshot.apiKeys { apiKeys.add(hash: k.hash, principal: k.principal) }
         registry.replaceIndex(snapshot.index)
@@ -137,6 +159,7 @@ final class NodeState: Sendable {
                 keys[t.id] = Bytes32(try kek.open(Hex.decode(t.sealedMasterKey) ?? [], label: "key_table:\(t.id)"))!
             }
             installKeyTables(keys)
+            for id in keys.keys { registry.setRetirement(table: id, effectiveMillis: nil) }
         case .authorityInstalled(let v):
             try installAuthority(rootPEM: v.rootPEM, intermediatePEM: v.intermediatePEM)
         case .deviceProvisioned(let d):
@@ -153,6 +176,15 @@ final class NodeState: Sendable {
             apiKeys.add(hash: hash, principal: Principal(keyID: k.id, name: k.name, role: k.role))
         case .apiKeyRevoked(let k):
             apiKeys.remove(keyID: k.id)
+        case .keyTableRetired(let r):
+            // The first retirement of a table stands (as in the database).
+            if registry.retirements[r.id] == nil { registry.setRetirement(table: r.id, effectiveMillis: r.effectiveMillis) }
+        case .crlIssued(let v):
+            guard let der = Data(base64Encoded: v.der) else { throw LogError(.malformedPayload, seq: entry.seq, "CRL is not base64") }
+            let doc = CRLDocument(number: v.number, thisUpdateMillis: v.thisUpdateMillis, nextUpdateMillis: v.nextUpdateMillis, der: Array(der))
+            currentCRL.withLock { current in
+                if (current?.number ?? .min) < doc.number { current = doc }
+            }
         }
     }
 

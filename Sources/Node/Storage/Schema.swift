@@ -81,5 +81,39 @@ enum Schema {
             );
             INSERT INTO leader_lease VALUES (1, NULL, 0, NULL);
             """),
+        Migration(version: 2, name: "key-table retirement time, audit trail, certificate revocation list", sql: """
+            -- key_tables.retired_at is when the table's tokens start to FAIL (retire time + grace); a table with
+            -- a retired_at in the future is "retiring" (no longer assigned, its tokens still PASS).
+            -- Devices by key table (GET /api/v1/key-tables/{id}/devices).
+            CREATE INDEX devices_t0 ON devices (t0);
+            CREATE INDEX devices_t1 ON devices (t1);
+            CREATE INDEX devices_t2 ON devices (t2);
+            -- The revoked devices a CRL lists (read in every revocation's transaction).
+            CREATE INDEX devices_revoked ON devices (serial) WHERE revoked;
+            -- The audit trail: written in the same transaction as the change it records, in the database where
+            -- the write commits (the write region's); not replicated.
+            CREATE TABLE audit_log (
+                id             bigserial PRIMARY KEY,
+                at             timestamptz NOT NULL DEFAULT now(),
+                api_key_id     bigint,
+                api_key_name   text NOT NULL,
+                role           text,
+                action         text NOT NULL,
+                target         text,
+                detail         text,
+                log_seq        bigint,
+                client_address text,
+                node_id        text NOT NULL
+            );
+            -- The latest certificate revocation list (a replicated crl_issued entry; every node serves it).
+            CREATE TABLE crl (
+                id          int PRIMARY KEY CHECK (id = 1),
+                number      bigint NOT NULL,
+                this_update timestamptz NOT NULL,
+                next_update timestamptz NOT NULL,
+                der         bytea NOT NULL,
+                seq         bigint NOT NULL
+            );
+            """),
     ]
 }

@@ -7,11 +7,36 @@ extension Store {
     /// Everything the in-memory state is built from, read in one consistent snapshot.
     struct Snapshot: Sendable {
         var head: Int64
-        var tables: [(id: Int, sealed: [UInt8], retired: Bool)]
+        var tables: [SealedTable]
         var authority: (rootPEM: String, intermediatePEM: String)?
         var apiKeys: [(hash: Bytes32, principal: Principal)]
         var index: DeviceIndex
         var logPublicKey: [UInt8]?
+        var crl: CRLRecord?
+    }
+
+    /// A key table as stored: its sealed master key and, when retired or retiring, when its tokens start to FAIL.
+    struct SealedTable: Sendable {
+        var id: Int
+        var sealed: [UInt8]
+        var retiredMillis: Int64?
+    }
+
+    /// The latest CRL as stored.
+    struct CRLRecord: Sendable {
+        var number: Int64
+        var thisUpdateMillis: Int64
+        var nextUpdateMillis: Int64
+        var der: [UInt8]
+    }
+
+    static func crl(_ c: PostgresConnection) throws -> CRLRecord? {
+        try c.query("""
+            SELECT number, (EXTRACT(EPOCH FROM this_update) * 1000)::bigint, (EXTRACT(EPOCH FROM next_update) * 1000)::bigint, der
+            FROM crl WHERE id = 1
+            """).first.map {
+            CRLRecord(number: try $0.decode(0), thisUpdateMillis: try $0.decode(1), nextUpdateMillis: try $0.decode(2), der: try $0.decode(3))
+        }
     }
 
     /// Reads the snapshot (REPEATABLE READ), streaming devices straight into the index.
@@ -42,14 +67,65 @@ extension Store {
                 if loaded % 250_000 == 0 { progress(loaded) }
             }
             return Snapshot(head: head, tables: tables, authority: authority, apiKeys: keys, index: index,
-                            logPublicKey: try meta(c, MetaKey.logPublicKey))
+                            logPublicKey: try meta(c, MetaKey.logPublicKey), crl: try crl(c))
         }
     }
 
     /// The sealed key tables.
-    static func keyTables(_ c: PostgresConnection) throws -> [(id: Int, sealed: [UInt8], retired: Bool)] {
-        try c.query("SELECT table_id, sealed_master_key, retired_at IS NOT NULL FROM key_tables ORDER BY table_id").map {
-            (id: try $0.decode(0, as: Int.self), sealed: try $0.decode(1, as: [UInt8].self), retired: try $0.decode(2, as: Bool.self))
+    static func keyTables(_ c: PostgresConnection) throws -> [SealedTable] {
+        try c.query("""
+            SELECT table_id, sealed_master_key, (EXTRACT(EPOCH FROM retired_at) * 1000)::bigint FROM key_tables ORDER BY table_id
+            """).map {
+            SealedTable(id: try $0.decode(0), sealed: try $0.decode(1), retiredMillis: try $0.decode(2))
+        }
+    }
+
+    /// A key table as `GET /api/v1/key-tables` shows it.
+    struct KeyTableInfo: Codable, Sendable {
+        var id: Int
+        /// `active`, `retiring` (no longer assigned; its tokens PASS until `retire_at`) or `retired` (its tokens FAIL).
+        var state: String
+        var retire_at: String?
+        var device_count: Int
+    }
+
+    /// Every key table with its state (by database time) and the number of devices holding it.
+    static func keyTableInfos(_ c: PostgresConnection) throws -> [KeyTableInfo] {
+        try c.query("""
+            SELECT k.table_id,
+                   CASE WHEN k.retired_at IS NULL THEN 'active' WHEN k.retired_at > now() THEN 'retiring' ELSE 'retired' END,
+                   to_char(k.retired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                   COALESCE(n.devices, 0)::bigint
+            FROM key_tables k
+            LEFT JOIN (SELECT t, count(*) AS devices
+                       FROM (SELECT t0 AS t FROM devices UNION ALL SELECT t1 FROM devices UNION ALL SELECT t2 FROM devices) x
+                       GROUP BY t) n ON n.t = k.table_id
+            ORDER BY k.table_id
+            """).map {
+            KeyTableInfo(id: try $0.decode(0), state: try $0.decode(1), retire_at: try $0.decode(2), device_count: try $0.decode(3))
+        }
+    }
+
+    static func keyTableExists(_ c: PostgresConnection, id: Int) throws -> Bool {
+        try !c.query("SELECT 1 FROM key_tables WHERE table_id = \(id)").isEmpty
+    }
+
+    /// One page of the devices holding key table `table`, ordered by serial, after `after`.
+    static func devices(_ c: PostgresConnection, holdingTable table: Int, after: String?, limit: Int) throws -> [DeviceDetails] {
+        try c.query("""
+            SELECT \(unsafeSQL: detailColumns) FROM devices
+            WHERE (t0 = \(table) OR t1 = \(table) OR t2 = \(table)) AND (\(after)::text IS NULL OR serial > \(after))
+            ORDER BY serial LIMIT \(limit)
+            """).map(details)
+    }
+
+    /// What a CRL lists: every revoked device's certificate, when and why it was revoked.
+    static func revokedCertificates(_ c: PostgresConnection) throws -> [(serial: String, certificatePEM: String, revokedMillis: Int64, reason: String?)] {
+        try c.query("""
+            SELECT serial, certificate_pem, (EXTRACT(EPOCH FROM COALESCE(revoked_at, provisioned_at)) * 1000)::bigint, revocation_reason
+            FROM devices WHERE revoked ORDER BY serial
+            """).map {
+            (serial: try $0.decode(0), certificatePEM: try $0.decode(1), revokedMillis: try $0.decode(2), reason: try $0.decode(3))
         }
     }
 

@@ -62,7 +62,10 @@ enum Store {
     ///
     /// Locks `log_head` (serializing writers, so seqs are gapless) and, with a fence, the lease row,
     /// failing with `.notLeader` if the lease is no longer ours at this epoch.
-    static func append(_ c: PostgresConnection, _ changes: [LogChange], signer: LogSigner, fence: Fence?, kek: KeyEncryptionKey) throws -> [LogEntry] {
+    /// `audit` records who asked for the changes in `audit_log`, in this same transaction: if the audit rows
+    /// cannot be stored, the whole write fails.
+    static func append(_ c: PostgresConnection, _ changes: [LogChange], signer: LogSigner, fence: Fence?, kek: KeyEncryptionKey,
+                       audit: AuditActor?) throws -> [LogEntry] {
         precondition(!changes.isEmpty)
         var epoch: Int64 = 0
         if let fence {
@@ -85,6 +88,7 @@ enum Store {
         try c.query("UPDATE log_head SET hash = \(entries.last!.hash) WHERE id = 1")
         try insertEntries(c, entries)
         try applyChanges(c, Array(zip(entries, changes)))
+        if let audit { try insertAudit(c, audit, Array(zip(entries, changes))) }
         return entries
     }
 
@@ -143,6 +147,19 @@ enum Store {
                 """)
         case .apiKeyRevoked(let k):
             try c.query("UPDATE api_keys SET revoked_at = \(at), seq = \(e.seq) WHERE id = \(k.id)")
+        case .keyTableRetired(let r):
+            let effective = PostgresTimestamp(microsecondsSince1970: r.effectiveMillis * 1000)
+            // The first retirement of a table stands (in log order, so the same on every node).
+            try c.query("UPDATE key_tables SET retired_at = \(effective), seq = \(e.seq) WHERE table_id = \(r.id) AND retired_at IS NULL")
+        case .crlIssued(let v):
+            guard let der = Data(base64Encoded: v.der) else { throw LogError(.malformedPayload, seq: e.seq, "CRL is not base64") }
+            try c.query("""
+                INSERT INTO crl (id, number, this_update, next_update, der, seq)
+                VALUES (1, \(v.number), \(PostgresTimestamp(microsecondsSince1970: v.thisUpdateMillis * 1000)),
+                        \(PostgresTimestamp(microsecondsSince1970: v.nextUpdateMillis * 1000)), \(Array(der)), \(e.seq))
+                ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, this_update = EXCLUDED.this_update,
+                    next_update = EXCLUDED.next_update, der = EXCLUDED.der, seq = EXCLUDED.seq
+                """)
         }
     }
 
