@@ -57,6 +57,7 @@ struct ReplicationService: Service {
         for change in view.evaluate() {
             logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
         }
+        state.metrics.gossipRounds.increment()
         let targets = view.startRound()
         let envelope = GossipEnvelope(from: config.nodeID, members: view.digest())
         let answered = await withTaskGroup(of: Bool.self) { group -> Bool in
@@ -73,6 +74,7 @@ struct ReplicationService: Service {
                         }
                         return true
                     } catch {
+                        state.metrics.gossipFailures.increment()
                         logger.debug("gossip failed", metadata: ["replication.peer": "\(url)", "error": "\(error)"])
                         return false
                     }
@@ -82,6 +84,8 @@ struct ReplicationService: Service {
             for await ok in group { any = any || ok }
             return any
         }
+        state.metrics.noteLeader(leadership.fence != nil ? config.nodeID : view.leader?.id)
+        state.metrics.updateLag(applied: state.applied, highestKnown: view.highestKnownSeq)
         return answered
     }
 
@@ -127,6 +131,7 @@ struct ReplicationService: Service {
                     "fetch_seconds": "\(seconds(fetching))", "verify_seconds": "\(seconds(verifying))", "apply_seconds": "\(seconds(applying))"])
             }
         } catch {
+            state.metrics.pullFailures.increment()
             logger.debug("pull failed", metadata: ["replication.peer": "\(source.id)", "error": "\(error)"])
         }
     }
@@ -139,6 +144,7 @@ struct ReplicationService: Service {
                 for t in targets {
                     group.addTask {
                         do { _ = try await client.push(t.peerURL, batch) } catch {
+                            state.metrics.pushFailures.increment()
                             logger.debug("push failed", metadata: ["replication.peer": "\(t.id)", "error": "\(error)"])
                         }
                     }
