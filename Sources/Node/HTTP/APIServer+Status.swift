@@ -47,12 +47,6 @@ extension APIServer {
         var recent_revocations: [Store.Revocation]
     }
 
-    static let statusTimeFormat: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f
-    }()
-
     /// `GET /v1/status`: what the status page shows — members by region with role, gossip status, applied seq and
     /// lag; the leader; cluster-wide PASS/FAIL per 10 s over 15 minutes (this node's own series plus every live
     /// peer's, fetched over the mTLS peer channel with a 1 s timeout); the latest revocations from this node's database.
@@ -108,7 +102,7 @@ extension APIServer {
             try await pool.withConnection { c in try Store.recentRevocations(c, limit: 20) }
         }) ?? []
         return try json(StatusResponse(
-            node_id: config.nodeID, region: config.region, generated_at: Self.statusTimeFormat.string(from: now),
+            node_id: config.nodeID, region: config.region, generated_at: now.ISO8601Format(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
             leader: .init(id: leaderID, epoch: epoch), head_seq: head, regions: regions,
             validations: .init(bucket_seconds: 10, buckets: ValidationSeries.sum(reports.values.map(\.validations)),
                                nodes_reporting: reports.keys.sorted(), nodes_missing: allIDs.filter { reports[$0] == nil }.sorted()),

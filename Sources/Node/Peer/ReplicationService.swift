@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Replication
 import ServiceLifecycle
+import Prometheus
 
 /// The node's replication loop: gossip membership every round, pull what it misses from a peer
 /// that is ahead (anti-entropy, in batches), and push new entries to a few peers at once.
