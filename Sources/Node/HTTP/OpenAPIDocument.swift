@@ -37,8 +37,9 @@ enum OpenAPIDocument {
             "gps_hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
             "bundle_signature": {"type": "string", "description": "base64 of a DER ECDSA-SHA256 signature"}}},
           "ProvisionRequest": {"type": "object", "required": ["device_serial", "device_family"], "properties": {
-            "device_serial": {"type": "string", "minLength": 1, "maxLength": 128},
-            "device_family": {"type": "string", "minLength": 1, "maxLength": 128},
+            "device_serial": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^(?:[^\\s\\x00-\\x1F\\x7F-\\x9F]| )+$",
+                              "description": "1 to 128 characters; no control characters or line breaks"},
+            "device_family": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^(?:[^\\s\\x00-\\x1F\\x7F-\\x9F]| )+$"},
             "nuc_hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
             "device_public_key": {"type": "string", "description": "PEM P-256 public key"}}},
           "ProvisionResponse": {"type": "object", "required": ["device_serial", "device_family", "nuc_hash", "device_certificate",

@@ -47,7 +47,7 @@ enum StatusPage {
     @media (max-width: 900px) { .charts { grid-template-columns:1fr; } }
     .legend { display:flex; gap:14px; font-size:12px; color:var(--muted); }
     .legend i { display:inline-block; width:12px; height:3px; vertical-align:middle; margin-right:5px; }
-    .chart svg { width:100%; height:220px; display:block; }
+    .chart svg { display:block; }
     .muted { color:var(--muted); }
     .empty { color:var(--muted); padding:10px 0; }
     .err { background:#fdecec; color:var(--fail); border:1px solid #f5c2c2; padding:8px 12px; border-radius:8px; margin-bottom:14px; display:none; }
@@ -139,7 +139,7 @@ enum StatusPage {
     }
 
     function lineChart(el, series, opts) {
-      const W = 640, H = 220, L = 52, R = 12, T = 12, B = 26;
+      const W = Math.max(320, Math.round(el.clientWidth || 640)), H = 220, L = 52, R = 12, T = 12, B = 26;
       const n = series[0].values.length;
       let max = opts.max;
       if (max == null) {
@@ -149,7 +149,7 @@ enum StatusPage {
       }
       const x = i => L + (n <= 1 ? 0 : i * (W - L - R) / (n - 1));
       const y = v => T + (H - T - B) * (1 - v / max);
-      let svg = '<svg viewBox="0 0 ' + W + ' ' + H + '" preserveAspectRatio="none" role="img" aria-label="' + esc(opts.label) + '">';
+      let svg = '<svg viewBox="0 0 ' + W + ' ' + H + '" width="' + W + '" height="' + H + '" role="img" aria-label="' + esc(opts.label) + '">';
       for (let k = 0; k <= 4; k++) {
         const v = max * k / 4, yy = y(v);
         svg += '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + yy + '" y2="' + yy + '" stroke="#e3e8ef" stroke-width="1"/>';
@@ -164,6 +164,9 @@ enum StatusPage {
         if (pts.length > 0) {
           svg += '<polyline class="' + s.cls + '" points="' + pts.join(" ") + '" fill="none" stroke="' + s.color + '" stroke-width="2" stroke-linejoin="round" vector-effect="non-scaling-stroke"/>';
         }
+      }
+      if (opts.empty) {
+        svg += '<text x="' + ((L + W - R) / 2) + '" y="' + (T + (H - T - B) / 2) + '" text-anchor="middle" font-size="13" fill="#677489">' + esc(opts.empty) + '</text>';
       }
       svg += '</svg>';
       el.innerHTML = svg;
@@ -180,11 +183,12 @@ enum StatusPage {
       const done = b.slice(0, -1);
       const pass = done.map(x => x.pass / w), fail = done.map(x => x.fail / w);
       const ratio = done.map(x => (x.pass + x.fail) > 0 ? 100 * x.pass / (x.pass + x.fail) : null);
+      const empty = done.some(x => x.pass + x.fail > 0) ? null : "no validations in the last 15 minutes";
       lineChart(document.getElementById("rate-chart"), [
         {values: pass, color: "#1f9d55", cls: "pass"}, {values: fail, color: "#d64545", cls: "fail"}],
-        {label: "validations per second", tick: v => fmtRate(v)});
+        {label: "validations per second", tick: v => fmtRate(v), empty: empty});
       lineChart(document.getElementById("ratio-chart"), [{values: ratio, color: "#2f5fd0", cls: "ratio"}],
-        {label: "PASS ratio", max: 100, tick: v => Math.round(v) + "%"});
+        {label: "PASS ratio", max: 100, tick: v => Math.round(v) + "%", empty: empty});
       const lastMin = done.slice(-6), last5 = done.slice(-30);
       const sum = (a, f) => a.reduce((s, x) => s + f(x), 0);
       const perSec = sum(lastMin, x => x.pass + x.fail) / (lastMin.length * w || 1);
