@@ -53,6 +53,7 @@ enum StatusPage {
     .err { background:#fdecec; color:var(--fail); border:1px solid #f5c2c2; padding:8px 12px; border-radius:8px; margin-bottom:14px; display:none; }
     footer { color:var(--muted); font-size:12px; text-align:center; padding-bottom:20px; }
     code { font-family:ui-monospace,"DejaVu Sans Mono",monospace; font-size:12px; }
+    code.serial { font-size:13px; font-weight:600; color:var(--ink); }
     </style>
     </head>
     <body>
@@ -88,7 +89,7 @@ enum StatusPage {
       </section>
       <section>
         <div class="panel">
-          <h3>Recent revocations <span>newest first, from this node's database</span></h3>
+          <h3>Recent revocations <span>latest 10, newest first, from this node's database</span></h3>
           <div id="revocations"></div>
         </div>
       </section>
@@ -199,12 +200,13 @@ enum StatusPage {
 
     function renderRevocations(data) {
       const r = data.recent_revocations;
-      document.getElementById("c-rev").textContent = fmtInt(r.length);
+      document.getElementById("c-rev").textContent = r.length >= 20 ? "20+" : fmtInt(r.length);
       document.getElementById("c-rev-s").textContent = r.length ? "latest " + r[0].serial : "none";
       if (!r.length) { document.getElementById("revocations").innerHTML = '<div class="empty">No device is revoked.</div>'; return; }
       document.getElementById("revocations").innerHTML = '<table><thead><tr><th>Serial</th><th>Reason</th><th>Revoked at</th></tr></thead><tbody>' +
-        r.map(x => '<tr><td><b>' + esc(x.serial) + '</b></td><td>' + (x.reason ? esc(x.reason) : '<span class="muted">–</span>') +
-          '</td><td>' + timeAgo(x.revoked_at) + '</td></tr>').join("") + '</tbody></table>';
+        r.slice(0, 10).map(x => '<tr><td><code class="serial">' + esc(x.serial) + '</code></td><td>' + (x.reason ? esc(x.reason) : '<span class="muted">–</span>') +
+          '</td><td>' + timeAgo(x.revoked_at) + '</td></tr>').join("") + '</tbody></table>' +
+        (r.length > 10 ? '<div class="empty">' + (r.length - 10) + ' more in <code>/v1/status</code></div>' : "");
     }
 
     function render(data) {
