@@ -47,7 +47,12 @@ final class NodeMetrics: Sendable {
         var fail: Int64 = 0
     }
     /// HTTP latency histograms by (route, method, status), created on first use.
-    private let httpHistograms = Mutex<[String: DurationHistogram]>([:])
+    private let httpHistograms = Mutex<[HTTPKey: DurationHistogram]>([:])
+    private struct HTTPKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
     /// The last leader this node knew (for `sma_leader_changes_total`).
     private let lastLeader = Mutex<String?>(nil)
     /// When this node last had applied everything it knew of (milliseconds since 1970), for the lag in seconds.
@@ -145,7 +150,7 @@ final class NodeMetrics: Sendable {
 
     /// Records one answered HTTP request in `sma_http_request_duration_seconds{route,method,status}`.
     func recordHTTP(route: String, method: String, status: Int, duration: Duration) {
-        let key = "\(method) \(status) \(route)"
+        let key = HTTPKey(route: route, method: method, status: status)
         let histogram = httpHistograms.withLock { cache in
             if let h = cache[key] { return h }
             let h = registry.makeDurationHistogram(
