@@ -39,7 +39,7 @@ extension APIServer {
     @Sendable func getDevice(_ request: Request, context: SMARequestContext) async throws -> Response {
         _ = try authorize(request, context, .provisioner)
         try await awaitMinSeq(request)
-        let serial = try context.parameters.require("serial")
+        let serial = try Self.serial(context)
         guard let d = try await pool.withConnection({ c in try Store.device(c, serial: serial) }) else {
             throw NodeError(.notFound, "no device with this serial")
         }
@@ -51,13 +51,28 @@ extension APIServer {
         var next_after: String?
     }
 
+    /// A path or query value that will reach PostgreSQL as text: PostgreSQL text cannot hold NUL,
+    /// so a value with one is the caller's mistake (422), not a database error.
+    static func text(_ value: String?, field: String) throws -> String? {
+        guard let value else { return nil }
+        guard !value.utf8.contains(0) else { throw InputError(field: field, "must not contain NUL characters") }
+        guard value.utf8.count <= 1024 else { throw InputError(field: field, "must be at most 1024 bytes") }
+        return value
+    }
+
+    /// The `{serial}` path parameter, percent-decoded (the router hands it over as sent: `CAM%200001`).
+    static func serial(_ context: SMARequestContext) throws -> String {
+        let raw = try context.parameters.require("serial")
+        return try text(raw.removingPercentEncoding ?? raw, field: "serial")!
+    }
+
     /// `GET /api/v1/devices?family=&after=&limit=` (admin; keyset paging by serial).
     @Sendable func listDevices(_ request: Request, context: SMARequestContext) async throws -> Response {
         _ = try authorize(request, context, .admin)
         try await awaitMinSeq(request)
         let q = request.uri.queryParameters
-        let family = q.get("family")
-        let after = q.get("after")
+        let family = try Self.text(q.get("family"), field: "family")
+        let after = try Self.text(q.get("after"), field: "after")
         var limit = 100
         if let raw = q.get("limit") {
             guard let l = Int(raw), (1...1000).contains(l) else { throw InputError(field: "limit", "must be an integer from 1 to 1000") }
@@ -78,7 +93,7 @@ extension APIServer {
     /// `POST /api/v1/devices/{serial}/revoke` (admin). Idempotent.
     @Sendable func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try authorize(request, context, .admin, write: true)
-        let serial = try context.parameters.require("serial")
+        let serial = try Self.serial(context)
         let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
@@ -90,7 +105,7 @@ extension APIServer {
     /// `POST /api/v1/devices/{serial}/reinstate` (admin). Idempotent.
     @Sendable func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try authorize(request, context, .admin, write: true)
-        let serial = try context.parameters.require("serial")
+        let serial = try Self.serial(context)
         let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))

@@ -54,7 +54,7 @@ extension APIServer {
         tokens.reserveCapacity(body.tokens.count)
         for (i, t) in body.tokens.enumerated() { tokens.append(try t.cameraToken(tableCount: limit, prefix: "tokens[\(i)]")) }
         let outcomes = state.registry.validate(tokens)
-        outcomes.forEach(metrics.record)
+        metrics.record(outcomes)
         return try json(BatchResponse(results: outcomes.map(ValidationResponse.init)))
     }
 

@@ -19,6 +19,7 @@ struct APIServer: Sendable {
     let limiter: RateLimiter
     let writeLimiter: RateLimiter
     let forwarder: Forwarder?
+    let statusCache = StatusCache()
 
     init(config: NodeConfiguration, state: NodeState, pool: PostgresPool, devices: DeviceService?, leadership: Leadership, metrics: NodeMetrics,
          forwarder: Forwarder? = nil) {
@@ -39,6 +40,7 @@ struct APIServer: Sendable {
     func router(peer: PeerRoutes? = nil) -> Router<SMARequestContext> {
         let router = Router(context: SMARequestContext.self)
         peer?.add(to: router)
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware(metrics: metrics))
         if peer != nil { router.add(middleware: PeerOriginMiddleware()) }
         router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#))) }
@@ -66,6 +68,8 @@ struct APIServer: Sendable {
         router.get("/api/v1/crl", use: crl)
         router.get("/stats", use: stats)
         router.get("/v1/cluster", use: cluster)
+        router.get("/v1/status", use: statusJSON)
+        router.get("/status", use: statusPage)
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }

@@ -37,8 +37,9 @@ enum OpenAPIDocument {
             "gps_hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
             "bundle_signature": {"type": "string", "description": "base64 of a DER ECDSA-SHA256 signature"}}},
           "ProvisionRequest": {"type": "object", "required": ["device_serial", "device_family"], "properties": {
-            "device_serial": {"type": "string", "minLength": 1, "maxLength": 128},
-            "device_family": {"type": "string", "minLength": 1, "maxLength": 128},
+            "device_serial": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^(?:[^\\s\\x00-\\x1F\\x7F-\\x9F]| )+$",
+                              "description": "1 to 128 characters; no control characters or line breaks"},
+            "device_family": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^(?:[^\\s\\x00-\\x1F\\x7F-\\x9F]| )+$"},
             "nuc_hash": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
             "device_public_key": {"type": "string", "description": "PEM P-256 public key"}}},
           "ProvisionResponse": {"type": "object", "required": ["device_serial", "device_family", "nuc_hash", "device_certificate",
@@ -83,7 +84,27 @@ enum OpenAPIDocument {
             "log_seq": {"type": ["integer", "null"]}, "client_address": {"type": ["string", "null"]}, "node_id": {"type": "string"}}},
           "AuditPage": {"type": "object", "required": ["entries"], "properties": {
             "entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditRecord"}},
-            "next_after": {"type": ["integer", "null"]}}}
+            "next_after": {"type": ["integer", "null"]}}},
+          "ClusterStatus": {"type": "object", "required": ["node_id", "region", "generated_at", "leader", "head_seq", "regions", "validations", "recent_revocations"], "properties": {
+            "node_id": {"type": "string"}, "region": {"type": "string"}, "generated_at": {"type": "string"},
+            "leader": {"type": "object", "required": ["epoch"], "properties": {"id": {"type": "string"}, "epoch": {"type": "integer"}}},
+            "head_seq": {"type": "integer"},
+            "regions": {"type": "array", "items": {"type": "object", "required": ["name", "nodes"], "properties": {
+              "name": {"type": "string"},
+              "nodes": {"type": "array", "items": {"type": "object",
+                "required": ["id", "role", "status", "is_leader", "ready", "applied_seq", "lag_entries", "public_url", "reporting"], "properties": {
+                "id": {"type": "string"}, "role": {"type": "string"}, "status": {"type": "string", "enum": ["alive", "suspect", "dead"]},
+                "is_leader": {"type": "boolean"}, "ready": {"type": "boolean"}, "applied_seq": {"type": "integer"},
+                "lag_entries": {"type": "integer", "minimum": 0}, "lag_seconds": {"type": "number", "minimum": 0},
+                "public_url": {"type": "string"}, "reporting": {"type": "boolean"}}}}}}},
+            "validations": {"type": "object", "required": ["bucket_seconds", "buckets", "nodes_reporting", "nodes_missing"], "properties": {
+              "bucket_seconds": {"type": "integer"},
+              "buckets": {"type": "array", "items": {"type": "object", "required": ["start", "pass", "fail"], "properties": {
+                "start": {"type": "integer"}, "pass": {"type": "integer", "minimum": 0}, "fail": {"type": "integer", "minimum": 0}}}},
+              "nodes_reporting": {"type": "array", "items": {"type": "string"}},
+              "nodes_missing": {"type": "array", "items": {"type": "string"}}}},
+            "recent_revocations": {"type": "array", "items": {"type": "object", "required": ["serial", "revoked_at"], "properties": {
+              "serial": {"type": "string"}, "reason": {"type": "string"}, "revoked_at": {"type": "string"}}}}}}
         },
         "responses": {
           "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -169,6 +190,10 @@ enum OpenAPIDocument {
           "responses": {"200": {"description": "counts", "content": {"application/json": {"schema": {"type": "object"}}}}, "default": {"$ref": "#/components/responses/Error"}}}},
         "/v1/cluster": {"get": {"summary": "Members, regions, leader, applied seq and lag",
           "responses": {"200": {"description": "cluster view", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/v1/status": {"get": {"summary": "What the status page shows: nodes by region, leader, lag, cluster-wide PASS/FAIL per 10 s, recent revocations",
+          "responses": {"200": {"description": "status", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClusterStatus"}}}}}}},
+        "/status": {"get": {"summary": "Operator status page (self-contained HTML, refreshes itself from /v1/status)",
+          "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
         "/readyz": {"get": {"summary": "Readiness (loaded and caught up)", "responses": {"200": {"description": "ready"}, "503": {"$ref": "#/components/responses/Error"}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},

@@ -7,10 +7,14 @@ import Replication
 /// Calls other nodes' peer listeners over mutual TLS (libcurl).
 final class PeerClient: Sendable {
     let http: CurlHTTPClient
+    /// Short timeouts for the status page's fan-out: a slow or dead peer must not hold the page up.
+    let statusHTTP: CurlHTTPClient
     let nodeID: String
 
     init(tls: HTTPClientTLS, nodeID: String, threadPool: NIOThreadPool, requestTimeout: Duration = .seconds(10)) {
         http = CurlHTTPClient(tls: tls, connectTimeout: .seconds(2), requestTimeout: requestTimeout, threadPool: threadPool)
+        statusHTTP = CurlHTTPClient(tls: tls, connectTimeout: .milliseconds(500), requestTimeout: .seconds(1), maxResponseBytes: 1 << 20,
+                                    maxIdleHandles: 4, threadPool: threadPool)
         self.nodeID = nodeID
     }
 
@@ -54,10 +58,19 @@ final class PeerClient: Sendable {
         return try json(PushAnswer.self, r, "push")
     }
 
+    /// A peer's applied seq, lag and validation series (1 s timeout).
+    func status(_ url: String) async throws -> PeerStatus {
+        let r = try await statusHTTP.send(method: "GET", url: url + "/peer/v1/status")
+        return try json(PeerStatus.self, r, "status")
+    }
+
     /// Relays a public request to another node's peer listener (which serves the public routes too).
     func forward(_ url: String, method: String, pathAndQuery: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPClientResponse {
         try await http.send(method: method, url: url + pathAndQuery, headers: headers + [("X-SMA-Forwarded-By", nodeID)], body: body)
     }
 
-    func shutdown() { http.shutdown() }
+    func shutdown() {
+        http.shutdown()
+        statusHTTP.shutdown()
+    }
 }

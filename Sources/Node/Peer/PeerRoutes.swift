@@ -24,6 +24,19 @@ struct PeerRoutes: Sendable {
         router.get("/peer/v1/log", use: log)
         router.post("/peer/v1/log", use: push)
         router.post("/peer/v1/gossip", use: gossip)
+        router.get("/peer/v1/status", use: status)
+    }
+
+    /// This node's applied seq, lag and validation series, for other nodes' status pages.
+    @Sendable func status(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try Self.json(Self.ownStatus(config: config, state: state, view: view))
+    }
+
+    static func ownStatus(config: NodeConfiguration, state: NodeState, view: ClusterView?) -> PeerStatus {
+        let applied = state.applied
+        let lag = state.metrics.updateLag(applied: applied, highestKnown: max(applied, view?.highestKnownSeq ?? applied))
+        return PeerStatus(node_id: config.nodeID, applied_seq: applied, lag_entries: lag.entries, lag_seconds: lag.seconds,
+                          validations: state.metrics.validationSeries())
     }
 
     /// The calling node's id, from its verified certificate.

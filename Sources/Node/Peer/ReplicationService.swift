@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Replication
 import ServiceLifecycle
+import Prometheus
 
 /// The node's replication loop: gossip membership every round, pull what it misses from a peer
 /// that is ahead (anti-entropy, in batches), and push new entries to a few peers at once.
@@ -57,6 +58,7 @@ struct ReplicationService: Service {
         for change in view.evaluate() {
             logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
         }
+        state.metrics.gossipRounds.increment()
         let targets = view.startRound()
         let envelope = GossipEnvelope(from: config.nodeID, members: view.digest())
         let answered = await withTaskGroup(of: Bool.self) { group -> Bool in
@@ -73,6 +75,7 @@ struct ReplicationService: Service {
                         }
                         return true
                     } catch {
+                        state.metrics.gossipFailures.increment()
                         logger.debug("gossip failed", metadata: ["replication.peer": "\(url)", "error": "\(error)"])
                         return false
                     }
@@ -82,6 +85,8 @@ struct ReplicationService: Service {
             for await ok in group { any = any || ok }
             return any
         }
+        state.metrics.noteLeader(leadership.fence != nil ? config.nodeID : view.leader?.id)
+        state.metrics.updateLag(applied: state.applied, highestKnown: view.highestKnownSeq)
         return answered
     }
 
@@ -127,6 +132,7 @@ struct ReplicationService: Service {
                     "fetch_seconds": "\(seconds(fetching))", "verify_seconds": "\(seconds(verifying))", "apply_seconds": "\(seconds(applying))"])
             }
         } catch {
+            state.metrics.pullFailures.increment()
             logger.debug("pull failed", metadata: ["replication.peer": "\(source.id)", "error": "\(error)"])
         }
     }
@@ -139,6 +145,7 @@ struct ReplicationService: Service {
                 for t in targets {
                     group.addTask {
                         do { _ = try await client.push(t.peerURL, batch) } catch {
+                            state.metrics.pushFailures.increment()
                             logger.debug("push failed", metadata: ["replication.peer": "\(t.id)", "error": "\(error)"])
                         }
                     }

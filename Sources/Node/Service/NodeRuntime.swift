@@ -199,7 +199,8 @@ final class NodeRuntime: Sendable {
     /// Background services: the lease keeper (leader-eligible) and the database log tailer.
     func backgroundServices() -> [any Service] {
         var services: [any Service] = [
-            LogTailer(pool: pool, state: state, verifier: verifier, period: .milliseconds(Int64(config.logPollSeconds * 1000)), logger: logger)
+            LogTailer(pool: pool, state: state, verifier: verifier, period: .milliseconds(Int64(config.logPollSeconds * 1000)), logger: logger),
+            ValidationSampler(metrics: metrics),
         ]
         if let peerApp = peerApplication() { services.append(peerApp) }
         if let replication = replicationService() { services.append(replication) }
