@@ -87,6 +87,10 @@ func benchValidate() {
     let registry = Registry()
     registry.installKeyTables(keyTables)
     registry.replaceIndex(index)
+    // The same index without abuse counting, for the cost of counting (the index storage is shared).
+    let uncounted = Registry(countValidations: false)
+    uncounted.installKeyTables(keyTables)
+    uncounted.replaceIndex(index)
     index = DeviceIndex()
     print(String(format: "index %d devices: %.2f s, +%.0f MB RSS (process RSS %.0f MB incl. 80 MB of derived keys)",
                  devices, now() - t0, rssMB() - rssBefore, rssMB()))
@@ -106,7 +110,8 @@ func benchValidate() {
     var tampered = tokens
     for i in tampered.indices { tampered[i].authTag = Bytes16([UInt8](repeating: UInt8(i & 0xff), count: 16))! }
 
-    func run(_ label: String, _ set: [CameraToken], expectPass: Bool) {
+    @discardableResult
+    func run(_ label: String, _ set: [CameraToken], expectPass: Bool, on registry: Registry = registry) -> Double {
         var n = 0, passes = 0
         let start = now()
         var elapsed = 0.0
@@ -117,6 +122,7 @@ func benchValidate() {
         } while elapsed < seconds
         precondition(expectPass ? passes == n : passes == 0, "\(label): wrong answers")
         print(String(format: "%@: %.0f tokens/s on one thread (%.2f us/token, %d tokens)", label, Double(n) / elapsed, elapsed / Double(n) * 1e6, n))
+        return Double(n) / elapsed
     }
     // Cold: the first pass over fresh tokens (caches cold for the device index); warm: repeated.
     let coldStart = now()
@@ -127,6 +133,16 @@ func benchValidate() {
     print(String(format: "valid tokens, cold (first pass): %.0f tokens/s (%.2f us/token)", Double(tokens.count) / cold, cold / Double(tokens.count) * 1e6))
     run("valid tokens, warm", tokens, expectPass: true)
     run("tampered tokens (FAIL)", tampered, expectPass: false)
+    // Abuse detection's counting (one relaxed atomic add per identified device), alternating runs.
+    var with = 0.0, without = 0.0
+    for round in 1...2 {
+        without += run("valid tokens, warm, counting off (\(round))", tokens, expectPass: true, on: uncounted)
+        with += run("valid tokens, warm, counting on (\(round))", tokens, expectPass: true)
+    }
+    let drainStart = now()
+    let drained = registry.drainValidationCounts()
+    print(String(format: "abuse counting: on/off throughput ratio %.3f; draining %d device counters (%d nonzero) took %.1f ms",
+                 with / without, devices, drained.count, (now() - drainStart) * 1e3))
     print("sink \(sink % 2)")
 }
 

@@ -3,15 +3,22 @@
 /// Validation takes a read lock (many at once); applying a log entry takes the
 /// write lock briefly. Loaded from PostgreSQL at start, then kept current by the log.
 public final class Registry: Sendable {
-    private struct State: Sendable {
+    struct State: Sendable {
         var keys: KeyTables?
         var index = DeviceIndex()
         var retiredTables: Set<Int> = []
     }
 
-    private let state = ReadWriteLocked(State())
+    let state = ReadWriteLocked(State())
+    /// Validations per device slot that identified the device (PASS, or FAIL as revoked/retired), for abuse detection.
+    let counters = ValidationCounters()
+    /// Whether validations are counted (abuse detection on).
+    public let countsValidations: Bool
 
-    public init() {}
+    /// - Parameter countValidations: count validations per device for abuse detection (one relaxed atomic add per identified device).
+    public init(countValidations: Bool = true) {
+        countsValidations = countValidations
+    }
 
     /// Installs (or replaces) the key tables.
     public func installKeyTables(_ tables: KeyTables) {
@@ -20,13 +27,19 @@ public final class Registry: Sendable {
 
     /// Replaces the whole device index (start-up load).
     public func replaceIndex(_ index: DeviceIndex) {
-        state.withWriteLock { $0.index = index }
+        state.withWriteLock { s in
+            s.index = index
+            if countsValidations { counters.reserve(slots: index.count) }
+        }
     }
 
     /// Adds a device (a provisioning applied from the log).
     public func insert(_ device: RegisteredDevice) throws(DeviceIndex.InsertConflict) {
         let result: Result<Void, DeviceIndex.InsertConflict> = state.withWriteLock { s in
-            Result { () throws(DeviceIndex.InsertConflict) in try s.index.insert(device) }
+            Result { () throws(DeviceIndex.InsertConflict) in
+                try s.index.insert(device)
+                if countsValidations { counters.reserve(slots: s.index.count) }
+            }
         }
         try result.get()
     }
@@ -57,7 +70,13 @@ public final class Registry: Sendable {
             case .authenticationFailed?:
                 return .fail(.authenticationFailed)
             case .opened(let nuc)?:
-                let outcome = s.index.decide(nucHash: nuc, table: token.tableID)
+                let (outcome, slot) = s.index.decideLocating(nucHash: nuc, table: token.tableID)
+                if countsValidations {
+                    switch outcome {
+                    case .pass, .fail(.revoked): counters.increment(slot: slot)
+                    default: break
+                    }
+                }
                 if outcome == .pass, !s.retiredTables.isEmpty, s.retiredTables.contains(token.tableID) {
                     return .fail(.tableRetired)
                 }

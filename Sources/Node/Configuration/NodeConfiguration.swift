@@ -63,6 +63,12 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
     var timing: String = "wan"
     /// A node that cannot reach any peer this long after start serves what it loaded (stale but available), seconds. Default 10.
     var isolatedReadyAfterSeconds: Double = 10
+    /// Abuse detection: cluster-wide validations of one device per 24 h at which the leader logs a warning. 0 = off. Default 8,000.
+    var abuseWarnPerDay: Int = 8_000
+    /// Cluster-wide validations of one device per 24 h at which the leader revokes it. 0 = off. Default 10,000.
+    var abuseRevokePerDay: Int = 10_000
+    /// A node reports a device to its peers once its own 24 h count reaches this (bounds gossip size). Default 100.
+    var abuseReportFloor: Int = 100
 
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", region, role
@@ -74,6 +80,7 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         case minSeqWaitSeconds = "min_seq_wait_seconds", leaseTTLSeconds = "lease_ttl_seconds", logPollSeconds = "log_poll_seconds"
         case peerCertFile = "peer_cert_file", peerKeyFile = "peer_key_file", peerCAFile = "peer_ca_file"
         case logVerificationKey = "log_verification_key", timing, isolatedReadyAfterSeconds = "isolated_ready_after_seconds"
+        case abuseWarnPerDay = "abuse_warn_per_day", abuseRevokePerDay = "abuse_revoke_per_day", abuseReportFloor = "abuse_report_floor"
     }
 
     init() {}
@@ -111,10 +118,19 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         logVerificationKey = try c.decodeIfPresent(String.self, forKey: .logVerificationKey)
         timing = try v(.timing, d.timing)
         isolatedReadyAfterSeconds = try v(.isolatedReadyAfterSeconds, d.isolatedReadyAfterSeconds)
+        abuseWarnPerDay = try v(.abuseWarnPerDay, d.abuseWarnPerDay)
+        abuseRevokePerDay = try v(.abuseRevokePerDay, d.abuseRevokePerDay)
+        abuseReportFloor = try v(.abuseReportFloor, d.abuseReportFloor)
     }
 
     /// True when the peer channel is configured.
     var peerEnabled: Bool { peerCertFile != nil }
+
+    /// Abuse detection thresholds (validated: 0 ... UInt32.max).
+    var abuseThresholds: AbuseThresholds {
+        AbuseThresholds(warnPerWindow: UInt32(clamping: abuseWarnPerDay), revokePerWindow: UInt32(clamping: abuseRevokePerDay),
+                        reportFloor: UInt32(clamping: abuseReportFloor))
+    }
 
     /// The maEndpoint actually written into certificates.
     var effectiveMAEndpoint: String { maEndpoint ?? "http://\(publicHost):\(publicPort)/validate" }
@@ -190,6 +206,13 @@ extension NodeConfiguration {
         }
         if let k = logVerificationKey, k.utf8.count != 64 || Hex.decode(k) == nil {
             throw ConfigurationError(key: "log_verification_key", problem: "must be 64 hex digits (sma-node log-key prints it)")
+        }
+        for (key, value) in [("abuse_warn_per_day", abuseWarnPerDay), ("abuse_revoke_per_day", abuseRevokePerDay)]
+            where !(0...Int(UInt32.max)).contains(value) {
+            throw ConfigurationError(key: key, problem: "must be from 0 (off) to \(UInt32.max)")
+        }
+        if !(1...Int(UInt32.max)).contains(abuseReportFloor) {
+            throw ConfigurationError(key: "abuse_report_floor", problem: "must be at least 1")
         }
         if !["lan", "wan"].contains(timing) { throw ConfigurationError(key: "timing", problem: "must be lan or wan") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {

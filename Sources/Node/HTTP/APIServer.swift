@@ -59,6 +59,7 @@ struct APIServer: Sendable {
         router.post("/api/v1/devices/{serial}/revoke", use: revoke)
         router.post("/api/v1/devices/{serial}/reinstate", use: reinstate)
         router.get("/stats", use: stats)
+        router.get("/api/v1/abuse", use: abuseReport)
         router.get("/v1/cluster", use: cluster)
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))

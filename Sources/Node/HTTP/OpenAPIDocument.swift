@@ -63,7 +63,26 @@ enum OpenAPIDocument {
             "devices": {"type": "array", "items": {"$ref": "#/components/schemas/Device"}},
             "next_after": {"type": ["string", "null"]}}},
           "DeviceStatus": {"type": "object", "required": ["device_serial", "revoked", "changed"], "properties": {
-            "device_serial": {"type": "string"}, "revoked": {"type": "boolean"}, "changed": {"type": "boolean"}}}
+            "device_serial": {"type": "string"}, "revoked": {"type": "boolean"}, "changed": {"type": "boolean"}}},
+          "AbuseReport": {"type": "object", "required": ["node_id", "enabled", "window_hours", "warn_per_day", "revoke_per_day",
+              "report_floor", "reports", "devices"], "properties": {
+            "node_id": {"type": "string", "description": "the node whose ledger answered"},
+            "enabled": {"type": "boolean"},
+            "window_hours": {"type": "number"},
+            "warn_per_day": {"type": "integer", "minimum": 0, "description": "0 = warnings off"},
+            "revoke_per_day": {"type": "integer", "minimum": 0, "description": "0 = automatic revocation off"},
+            "report_floor": {"type": "integer", "minimum": 1},
+            "reports": {"type": "array", "items": {"type": "object",
+              "required": ["node_id", "incarnation", "version", "generated_at", "applied_seq", "devices"], "properties": {
+                "node_id": {"type": "string"}, "incarnation": {"type": "integer", "minimum": 0}, "version": {"type": "integer", "minimum": 0},
+                "generated_at": {"type": "string", "format": "date-time"}, "applied_seq": {"type": "integer", "minimum": 0},
+                "devices": {"type": "integer", "minimum": 0}}}},
+            "devices": {"type": "array", "items": {"type": "object", "required": ["device_serial", "count", "by_node", "state"], "properties": {
+              "device_serial": {"type": "string"},
+              "count": {"type": "integer", "minimum": 0, "description": "cluster-wide validations over the window"},
+              "by_node": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+              "state": {"type": "string", "enum": ["ok", "warned", "revoked_by_abuse", "revoked", "unknown"]},
+              "revocation_reason": {"type": "string"}}}}}}
         },
         "responses": {
           "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -116,6 +135,12 @@ enum OpenAPIDocument {
           "parameters": [{"$ref": "#/components/parameters/serial"}],
           "responses": {"200": {"description": "reinstated; X-SMA-Seq header", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DeviceStatus"}}}},
                         "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/abuse": {"get": {"summary": "Devices with the highest cluster-wide 24 h validation counts (admin)", "security": [{"bearer": []}],
+          "parameters": [{"name": "min", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "smallest count listed (default 1)"},
+                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "most devices listed (default 100)"}],
+          "responses": {"200": {"description": "abuse report", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AbuseReport"}}}},
+                        "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
+                        "403": {"$ref": "#/components/responses/Error"}, "default": {"$ref": "#/components/responses/Error"}}}},
         "/stats": {"get": {"summary": "Counts (admin)", "security": [{"bearer": []}],
           "responses": {"200": {"description": "counts", "content": {"application/json": {"schema": {"type": "object"}}}}, "default": {"$ref": "#/components/responses/Error"}}}},
         "/v1/cluster": {"get": {"summary": "Members, regions, leader, applied seq and lag",

@@ -24,6 +24,8 @@ final class NodeMetrics: Sendable {
     let authFailures: Counter
     let clientErrors: Counter
     let serverErrors: Counter
+    let abuseWarnings: Counter
+    let abuseRevocations: Counter
 
     init() {
         passes = registry.makeCounter(descriptor: Self.d("validations_total", "Token and certificate validations by result and reason"), labels: [("result", "pass"), ("reason", "valid")])
@@ -49,6 +51,8 @@ final class NodeMetrics: Sendable {
         authFailures = registry.makeCounter(descriptor: Self.d("http_auth_failures_total", "Requests refused with 401 or 403"))
         clientErrors = registry.makeCounter(descriptor: Self.d("http_client_errors_total", "Requests answered 4xx"))
         serverErrors = registry.makeCounter(descriptor: Self.d("http_server_errors_total", "Requests answered 5xx"))
+        abuseWarnings = registry.makeCounter(descriptor: Self.d("abuse_warnings_total", "Devices whose cluster-wide 24 h validation count crossed the warning threshold (counted by the leader)"))
+        abuseRevocations = registry.makeCounter(descriptor: Self.d("abuse_revocations_total", "Devices revoked automatically for abuse (written by the leader)"))
     }
 
     @inline(__always)

@@ -58,12 +58,13 @@ struct ReplicationService: Service {
             logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
         }
         let targets = view.startRound()
-        let envelope = GossipEnvelope(from: config.nodeID, members: view.digest())
+        let envelope = GossipEnvelope(from: config.nodeID, members: view.digest(), abuse: state.abuse.gossipReports())
         let answered = await withTaskGroup(of: Bool.self) { group -> Bool in
             for url in targets {
                 group.addTask {
                     do {
                         let answer = try await client.gossip(url, envelope)
+                        state.abuse.exchange(answer.abuse ?? [])
                         for change in view.merge(answer.members) {
                             if change.from == nil {
                                 logger.info("member joined", metadata: ["replication.peer": "\(change.id)"])

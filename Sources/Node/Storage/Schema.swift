@@ -81,5 +81,10 @@ enum Schema {
             );
             INSERT INTO leader_lease VALUES (1, NULL, 0, NULL);
             """),
+        // Version 2 is the crl branch's; versions need not be contiguous (the migrator applies known versions in order).
+        Migration(version: 3, name: "abuse detection: index of reinstatements", sql: """
+            -- Abuse detection replays the last 24 h of reinstatements at start (Store.reinstatements).
+            CREATE INDEX registration_log_reinstatements ON registration_log (created_ms) WHERE kind = 'device_reinstated';
+            """),
     ]
 }
