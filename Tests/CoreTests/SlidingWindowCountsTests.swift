@@ -100,7 +100,7 @@ import Testing
         var w = SlidingWindowCounts(buckets: 6, bucketSeconds: 100, floor: 1, now: 0)
         var events: [(bucket: Int64, slot: Int, count: UInt32)] = []
         var t: Int64 = 0
-        for _ in 0..<2000 {
+        for _ in 0..<600 {
             t += Int64.random(in: 0...40, using: &rng)
             let slot = Int.random(in: 0..<20, using: &rng), n = UInt32.random(in: 1...50, using: &rng)
             w.add([(slot: slot, count: n)], now: t)
