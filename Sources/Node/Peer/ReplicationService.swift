@@ -58,7 +58,7 @@ struct ReplicationService: Service {
             logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
         }
         let targets = view.startRound()
-        let envelope = GossipEnvelope(from: config.nodeID, members: view.digest(), abuse: state.abuse.gossipReports())
+        let envelope = GossipEnvelope(from: config.nodeID, members: view.digest(), abuse: state.abuse.enabled ? state.abuse.gossipReports() : nil)
         let answered = await withTaskGroup(of: Bool.self) { group -> Bool in
             for url in targets {
                 group.addTask {
