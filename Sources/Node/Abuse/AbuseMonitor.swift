@@ -100,11 +100,10 @@ final class AbuseMonitor: Sendable {
     }
 
     /// Cluster-wide totals and the reports they come from (for `GET /api/v1/abuse`).
-    func snapshot(nowMillis: Int64 = AbuseMonitor.nowMillis()) -> (totals: [AbuseLedger.DeviceTotal], reports: [AbuseReport], warned: Set<String>) {
+    func snapshot(nowMillis: Int64 = AbuseMonitor.nowMillis()) -> (totals: [AbuseLedger.DeviceTotal], reports: [AbuseReport]) {
         inner.withLock { s in
             s.ledger.expire(nowMillis: nowMillis)
-            let totals = Array(s.ledger.totals().values)
-            return (totals, s.ledger.allReports, Set(totals.map(\.serial).filter { s.ledger.wasWarned($0) }))
+            return (Array(s.ledger.totals().values), s.ledger.allReports)
         }
     }
 }
