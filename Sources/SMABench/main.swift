@@ -1,6 +1,6 @@
 // sma-bench: in-process benchmarks of the validation hot path (run in release).
 //
-//   swift run -c release sma-bench validate [--devices N] [--tokens N] [--seconds S]
+//   swift run -c release sma-bench validate [--devices N] [--tokens N] [--seconds S] [--sample N]
 //
 // Prints one line per measurement; BENCHMARKS.md records the results.
 import Core
@@ -47,8 +47,10 @@ func benchValidate() {
     let tokenCount = arg("--tokens", 200_000)
     let seconds = Double(arg("--seconds", 5))
     let tables = arg("--tables", BirthmarkProtocol.defaultTableCount)
+    // Distinct devices the tokens come from (4,096: their index entries stay in cache; more: closer to real traffic).
+    let sampleSize = arg("--sample", 4096)
     var rng = FastRNG(state: 42)
-    print("sma-bench validate: devices=\(devices) tables=\(tables) tokens=\(tokenCount) cores=\(System.activeProcessorCount)")
+    print("sma-bench validate: devices=\(devices) tables=\(tables) tokens=\(tokenCount) sample=\(sampleSize) cores=\(System.activeProcessorCount)")
 
     let masters = (0..<tables).map { _ in randomBytes32(&rng) }
     var t0 = now()
@@ -82,11 +84,15 @@ func benchValidate() {
         while t.count < 3 { t.insert(Int(rng.next() % UInt64(tables))) }
         let ids = Array(t)
         try! index.insert(RegisteredDevice(serial: "CAM-\(d)", nucHash: nuc, tableIDs: ids))
-        if sample.count < 4096, rng.next() % UInt64(max(1, devices / 4096)) == 0 { sample.append((nuc, ids)) }
+        if sample.count < sampleSize, rng.next() % UInt64(max(1, devices / sampleSize)) == 0 { sample.append((nuc, ids)) }
     }
     let registry = Registry()
     registry.installKeyTables(keyTables)
     registry.replaceIndex(index)
+    // The same index without abuse counting, for the cost of counting (the index storage is shared).
+    let uncounted = Registry(countValidations: false)
+    uncounted.installKeyTables(keyTables)
+    uncounted.replaceIndex(index)
     index = DeviceIndex()
     print(String(format: "index %d devices: %.2f s, +%.0f MB RSS (process RSS %.0f MB incl. 80 MB of derived keys)",
                  devices, now() - t0, rssMB() - rssBefore, rssMB()))
@@ -106,7 +112,8 @@ func benchValidate() {
     var tampered = tokens
     for i in tampered.indices { tampered[i].authTag = Bytes16([UInt8](repeating: UInt8(i & 0xff), count: 16))! }
 
-    func run(_ label: String, _ set: [CameraToken], expectPass: Bool) {
+    @discardableResult
+    func run(_ label: String, _ set: [CameraToken], expectPass: Bool, on registry: Registry = registry) -> Double {
         var n = 0, passes = 0
         let start = now()
         var elapsed = 0.0
@@ -117,6 +124,7 @@ func benchValidate() {
         } while elapsed < seconds
         precondition(expectPass ? passes == n : passes == 0, "\(label): wrong answers")
         print(String(format: "%@: %.0f tokens/s on one thread (%.2f us/token, %d tokens)", label, Double(n) / elapsed, elapsed / Double(n) * 1e6, n))
+        return Double(n) / elapsed
     }
     // Cold: the first pass over fresh tokens (caches cold for the device index); warm: repeated.
     let coldStart = now()
@@ -131,6 +139,42 @@ func benchValidate() {
     registry.setRetirement(table: tokens[0].tableID, effectiveMillis: Int64.max - 1)
     run("valid tokens, warm, one table retiring", tokens, expectPass: true)
     print("sink \(sink % 2)")
+    // Abuse detection's counting (one relaxed atomic add per identified device). The machine is shared and
+    // noisy, so: 400 short chunks of 10,000 tokens, alternating counting off/on (order swapped every round);
+    // the ratio of the medians and of the best chunks (least disturbed) is reported.
+    var onTimes: [Double] = [], offTimes: [Double] = []
+    let chunk = min(10_000, tokens.count)
+    for round in 0..<400 {
+        let base = (round * chunk) % (tokens.count - chunk + 1)
+        let slice = tokens[base..<(base + chunk)]
+        for on in (round % 2 == 0 ? [false, true] : [true, false]) {
+            let reg = on ? registry : uncounted
+            var passes = 0
+            let t = now()
+            for tok in slice where reg.validate(tok) == .pass { passes += 1 }
+            let per = (now() - t) / Double(chunk)
+            precondition(passes == chunk, "counting comparison: wrong answers")
+            if on { onTimes.append(per) } else { offTimes.append(per) }
+        }
+    }
+    func median(_ a: [Double]) -> Double { let s = a.sorted(); return s[s.count / 2] }
+    let (medOn, medOff, minOn, minOff) = (median(onTimes), median(offTimes), onTimes.min()!, offTimes.min()!)
+    print(String(format: "abuse counting off: median %.3f us/token (%.0f tokens/s), best chunk %.3f us/token", medOff * 1e6, 1 / medOff, minOff * 1e6))
+    print(String(format: "abuse counting on:  median %.3f us/token (%.0f tokens/s), best chunk %.3f us/token", medOn * 1e6, 1 / medOn, minOn * 1e6))
+    let drainStart = now()
+    let drained = registry.drainValidationCounts()
+    print(String(format: "abuse counting: on/off throughput ratio %.3f (medians), %.3f (best chunks); draining %d device counters (%d nonzero) took %.1f ms",
+                 medOff / medOn, minOff / minOn, devices, drained.count, (now() - drainStart) * 1e3))
+    // Worst-case memory of the 24 h window: every device validated in every hour.
+    let rssWindow = rssMB()
+    var window = SlidingWindowCounts(buckets: 24, bucketSeconds: 3600, floor: 100, now: 0)
+    let all = (0..<devices).map { (slot: $0, count: UInt32(1)) }
+    let windowStart = now()
+    for hour in 0..<24 { window.add(all, now: Int64(hour) * 3600) }
+    let perHour = (now() - windowStart) / 24
+    print(String(format: "abuse window, %d devices each validated in all 24 hours: +%.0f MB RSS; adding one hour of counts for all of them: %.0f ms",
+                 devices, rssMB() - rssWindow, perHour * 1e3))
+    print("sink \(sink % 2) \(window.count(slot: 0))")
 }
 
 /// Costs of applying replicated log entries: signature check vs payload decoding.
@@ -159,5 +203,5 @@ func benchLog() {
 switch CommandLine.arguments.dropFirst().first {
 case "log": benchLog()
 case "validate", nil: benchValidate()
-default: print("usage: sma-bench validate [--devices N] [--tokens N] [--seconds S] [--tables N]")
+default: print("usage: sma-bench validate [--devices N] [--tokens N] [--seconds S] [--tables N] [--sample N]")
 }

@@ -37,7 +37,8 @@ final class TestCluster: @unchecked Sendable {
     let logger: Logger
 
     /// `layout`: node ids per region, region 1 first, e.g. [["a1", "a2"], ["b1"]].
-    init(layout: [[String]], tables: Int = 50, logger: Logger = testLogger) async throws {
+    /// `configure` may change every node's configuration before it starts.
+    init(layout: [[String]], tables: Int = 50, logger: Logger = testLogger, configure: (inout NodeConfiguration) -> Void = { _ in }) async throws {
         self.logger = logger
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("sma-cluster-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -89,14 +90,16 @@ final class TestCluster: @unchecked Sendable {
             c.seeds = allPeers.filter { $0 != "https://127.0.0.1:\(peer)" }
             c.minSeqWaitSeconds = 5
             c.logPollSeconds = 0.1
+            configure(&c)
             nodes[id] = Node(config: c)
         }
         for ids in layout { for id in ids { try await start(id) } }
     }
 
     /// Runs `body` with a new cluster and always shuts it down (databases dropped) before returning.
-    static func with<T>(layout: [[String]], tables: Int = 50, _ body: (TestCluster) async throws -> T) async throws -> T {
-        let cluster = try await TestCluster(layout: layout, tables: tables)
+    static func with<T>(layout: [[String]], tables: Int = 50, configure: (inout NodeConfiguration) -> Void = { _ in },
+                        _ body: (TestCluster) async throws -> T) async throws -> T {
+        let cluster = try await TestCluster(layout: layout, tables: tables, configure: configure)
         do {
             let result = try await body(cluster)
             await cluster.shutdown()

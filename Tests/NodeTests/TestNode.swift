@@ -45,8 +45,9 @@ struct TestNode: Sendable {
 
     /// Runs `body` with a new node and always stops it (database dropped) before returning.
     static func with<T>(tables: Int = 2500, anonymous: Bool = false, logger: Logger = testLogger,
+                        configure: (inout NodeConfiguration) -> Void = { _ in },
                         _ body: (TestNode) async throws -> T) async throws -> T {
-        let node = try await make(tables: tables, anonymous: anonymous, logger: logger)
+        let node = try await make(tables: tables, anonymous: anonymous, logger: logger, configure: configure)
         do {
             let result = try await body(node)
             await node.stop()

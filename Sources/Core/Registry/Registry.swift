@@ -3,7 +3,7 @@
 /// Validation takes a read lock (many at once); applying a log entry takes the
 /// write lock briefly. Loaded from PostgreSQL at start, then kept current by the log.
 public final class Registry: Sendable {
-    private struct State: Sendable {
+    struct State: Sendable {
         var keys: KeyTables?
         var index = DeviceIndex()
         /// Retired or retiring tables: table id -> the time (ms since 1970) from which its tokens FAIL.
@@ -12,12 +12,19 @@ public final class Registry: Sendable {
         var retireAt: [Int64] = []
     }
 
-    private let state = ReadWriteLocked(State())
+    let state = ReadWriteLocked(State())
     /// Wall clock in milliseconds since 1970; read only for a token of a table with a retirement.
     private let nowMillis: @Sendable () -> Int64
+    /// Validations per device slot that identified the device (PASS, or FAIL as revoked/retired), for abuse detection.
+    let counters = ValidationCounters()
+    /// Whether validations are counted (abuse detection on).
+    public let countsValidations: Bool
 
-    /// - Parameter nowMillis: the clock retirements are compared with (tests pass their own).
-    public init(nowMillis: @escaping @Sendable () -> Int64 = Registry.systemMillis) {
+    /// - Parameters:
+    ///   - countValidations: count validations per device for abuse detection (one relaxed atomic add per identified device).
+    ///   - nowMillis: the clock retirements are compared with (tests pass their own).
+    public init(countValidations: Bool = true, nowMillis: @escaping @Sendable () -> Int64 = Registry.systemMillis) {
+        countsValidations = countValidations
         self.nowMillis = nowMillis
     }
 
@@ -28,13 +35,19 @@ public final class Registry: Sendable {
 
     /// Replaces the whole device index (start-up load).
     public func replaceIndex(_ index: DeviceIndex) {
-        state.withWriteLock { $0.index = index }
+        state.withWriteLock { s in
+            s.index = index
+            if countsValidations { counters.reserve(slots: index.count) }
+        }
     }
 
     /// Adds a device (a provisioning applied from the log).
     public func insert(_ device: RegisteredDevice) throws(DeviceIndex.InsertConflict) {
         let result: Result<Void, DeviceIndex.InsertConflict> = state.withWriteLock { s in
-            Result { () throws(DeviceIndex.InsertConflict) in try s.index.insert(device) }
+            Result { () throws(DeviceIndex.InsertConflict) in
+                try s.index.insert(device)
+                if countsValidations { counters.reserve(slots: s.index.count) }
+            }
         }
         try result.get()
     }
@@ -78,7 +91,13 @@ public final class Registry: Sendable {
             case .authenticationFailed?:
                 return .fail(.authenticationFailed)
             case .opened(let nuc)?:
-                let outcome = s.index.decide(nucHash: nuc, table: token.tableID)
+                let (outcome, slot) = s.index.decideLocating(nucHash: nuc, table: token.tableID)
+                if countsValidations {
+                    switch outcome {
+                    case .pass, .fail(.revoked): counters.increment(slot: slot)
+                    default: break
+                    }
+                }
                 // While no table has a retirement this is one comparison; the clock is read only for a table that has one.
                 if outcome == .pass, token.tableID < s.retireAt.count, s.retireAt[token.tableID] != .max,
                    nowMillis() >= s.retireAt[token.tableID] {

@@ -67,6 +67,12 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
     var keyTableRetireGraceSeconds: Int = 86_400
     /// Validity of each CRL (thisUpdate to nextUpdate), hours; the leader re-issues it before half has elapsed. Default 24.
     var crlValidityHours: Double = 24
+    /// Abuse detection: cluster-wide validations of one device per 24 h at which the leader logs a warning. 0 = off. Default 8,000.
+    var abuseWarnPerDay: Int = 8_000
+    /// Cluster-wide validations of one device per 24 h at which the leader revokes it. 0 = off. Default 10,000.
+    var abuseRevokePerDay: Int = 10_000
+    /// A node reports a device to its peers once its own 24 h count reaches this (bounds gossip size). Default 100.
+    var abuseReportFloor: Int = 100
 
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", region, role
@@ -79,6 +85,7 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         case peerCertFile = "peer_cert_file", peerKeyFile = "peer_key_file", peerCAFile = "peer_ca_file"
         case logVerificationKey = "log_verification_key", timing, isolatedReadyAfterSeconds = "isolated_ready_after_seconds"
         case keyTableRetireGraceSeconds = "key_table_retire_grace_seconds", crlValidityHours = "crl_validity_hours"
+        case abuseWarnPerDay = "abuse_warn_per_day", abuseRevokePerDay = "abuse_revoke_per_day", abuseReportFloor = "abuse_report_floor"
     }
 
     init() {}
@@ -118,6 +125,9 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         isolatedReadyAfterSeconds = try v(.isolatedReadyAfterSeconds, d.isolatedReadyAfterSeconds)
         keyTableRetireGraceSeconds = try v(.keyTableRetireGraceSeconds, d.keyTableRetireGraceSeconds)
         crlValidityHours = try v(.crlValidityHours, d.crlValidityHours)
+        abuseWarnPerDay = try v(.abuseWarnPerDay, d.abuseWarnPerDay)
+        abuseRevokePerDay = try v(.abuseRevokePerDay, d.abuseRevokePerDay)
+        abuseReportFloor = try v(.abuseReportFloor, d.abuseReportFloor)
     }
 
     /// Longest grace a key-table retirement may have: 10 years.
@@ -125,6 +135,12 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
 
     /// True when the peer channel is configured.
     var peerEnabled: Bool { peerCertFile != nil }
+
+    /// Abuse detection thresholds (validated: 0 ... UInt32.max).
+    var abuseThresholds: AbuseThresholds {
+        AbuseThresholds(warnPerWindow: UInt32(clamping: abuseWarnPerDay), revokePerWindow: UInt32(clamping: abuseRevokePerDay),
+                        reportFloor: UInt32(clamping: abuseReportFloor))
+    }
 
     /// The maEndpoint actually written into certificates.
     var effectiveMAEndpoint: String { maEndpoint ?? "http://\(publicHost):\(publicPort)/validate" }
@@ -206,6 +222,13 @@ extension NodeConfiguration {
         }
         if !(0.01...8760).contains(crlValidityHours) {
             throw ConfigurationError(key: "crl_validity_hours", problem: "must be between 0.01 and 8760")
+        }
+        for (key, value) in [("abuse_warn_per_day", abuseWarnPerDay), ("abuse_revoke_per_day", abuseRevokePerDay)]
+            where !(0...Int(UInt32.max)).contains(value) {
+            throw ConfigurationError(key: key, problem: "must be from 0 (off) to \(UInt32.max)")
+        }
+        if !(1...Int(UInt32.max)).contains(abuseReportFloor) {
+            throw ConfigurationError(key: "abuse_report_floor", problem: "must be at least 1")
         }
         if !["lan", "wan"].contains(timing) { throw ConfigurationError(key: "timing", problem: "must be lan or wan") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {

@@ -92,6 +92,7 @@ extension APIServer {
             case .success(let serial):
                 if let device = state.registry.device(serial: serial) {
                     outcome = device.revoked ? .fail(.revoked) : .pass
+                    state.registry.countValidation(serial: serial)
                 } else {
                     outcome = .fail(.unknownDevice)
                 }

@@ -67,6 +67,7 @@ struct APIServer: Sendable {
         router.get("/api/v1/audit", use: audit)
         router.get("/api/v1/crl", use: crl)
         router.get("/stats", use: stats)
+        router.get("/api/v1/abuse", use: abuseReport)
         router.get("/v1/cluster", use: cluster)
         router.get("/v1/status", use: statusJSON)
         router.get("/status", use: statusPage)

@@ -104,7 +104,26 @@ enum OpenAPIDocument {
               "nodes_reporting": {"type": "array", "items": {"type": "string"}},
               "nodes_missing": {"type": "array", "items": {"type": "string"}}}},
             "recent_revocations": {"type": "array", "items": {"type": "object", "required": ["serial", "revoked_at"], "properties": {
-              "serial": {"type": "string"}, "reason": {"type": "string"}, "revoked_at": {"type": "string"}}}}}}
+              "serial": {"type": "string"}, "reason": {"type": "string"}, "revoked_at": {"type": "string"}}}}}},
+          "AbuseReport": {"type": "object", "required": ["node_id", "enabled", "window_hours", "warn_per_day", "revoke_per_day",
+              "report_floor", "reports", "devices"], "properties": {
+            "node_id": {"type": "string", "description": "the node whose ledger answered"},
+            "enabled": {"type": "boolean"},
+            "window_hours": {"type": "number"},
+            "warn_per_day": {"type": "integer", "minimum": 0, "description": "0 = warnings off"},
+            "revoke_per_day": {"type": "integer", "minimum": 0, "description": "0 = automatic revocation off"},
+            "report_floor": {"type": "integer", "minimum": 1},
+            "reports": {"type": "array", "items": {"type": "object",
+              "required": ["node_id", "incarnation", "version", "generated_at", "applied_seq", "devices"], "properties": {
+                "node_id": {"type": "string"}, "incarnation": {"type": "integer", "minimum": 0}, "version": {"type": "integer", "minimum": 0},
+                "generated_at": {"type": "string", "format": "date-time"}, "applied_seq": {"type": "integer", "minimum": 0},
+                "devices": {"type": "integer", "minimum": 0}}}},
+            "devices": {"type": "array", "items": {"type": "object", "required": ["device_serial", "count", "by_node", "state"], "properties": {
+              "device_serial": {"type": "string"},
+              "count": {"type": "integer", "minimum": 0, "description": "cluster-wide validations over the window"},
+              "by_node": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+              "state": {"type": "string", "enum": ["ok", "warned", "revoked_by_abuse", "revoked", "unknown"]},
+              "revocation_reason": {"type": "string"}}}}}}
         },
         "responses": {
           "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -186,6 +205,12 @@ enum OpenAPIDocument {
                                 "content": {"application/pkix-crl": {"schema": {"type": "string", "contentEncoding": "binary"}},
                                             "application/x-pem-file": {"schema": {"type": "string"}}}},
                         "503": {"$ref": "#/components/responses/Error"}, "default": {"$ref": "#/components/responses/Error"}}}},
+        "/api/v1/abuse": {"get": {"summary": "Devices with the highest cluster-wide 24 h validation counts (admin)", "security": [{"bearer": []}],
+          "parameters": [{"name": "min", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "smallest count listed (default 1)"},
+                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "most devices listed (default 100)"}],
+          "responses": {"200": {"description": "abuse report", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AbuseReport"}}}},
+                        "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"},
+                        "422": {"$ref": "#/components/responses/Error"}, "default": {"$ref": "#/components/responses/Error"}}}},
         "/stats": {"get": {"summary": "Counts (admin)", "security": [{"bearer": []}],
           "responses": {"200": {"description": "counts", "content": {"application/json": {"schema": {"type": "object"}}}}, "default": {"$ref": "#/components/responses/Error"}}}},
         "/v1/cluster": {"get": {"summary": "Members, regions, leader, applied seq and lag",

@@ -35,6 +35,8 @@ final class NodeMetrics: Sendable {
     let authFailures: Counter
     let clientErrors: Counter
     let serverErrors: Counter
+    let abuseWarnings: Counter
+    let abuseRevocations: Counter
 
     /// PASS/FAIL totals for the status page's series: relaxed atomic adds next to the Prometheus counters
     /// (which cannot be read back); sampled into `series` once a second off the request path.
@@ -95,6 +97,8 @@ final class NodeMetrics: Sendable {
         authFailures = registry.makeCounter(descriptor: Self.d("http_auth_failures_total", "Requests refused with 401 or 403"))
         clientErrors = registry.makeCounter(descriptor: Self.d("http_client_errors_total", "Requests answered 4xx"))
         serverErrors = registry.makeCounter(descriptor: Self.d("http_server_errors_total", "Requests answered 5xx"))
+        abuseWarnings = registry.makeCounter(descriptor: Self.d("abuse_warnings_total", "Devices whose cluster-wide 24 h validation count crossed the warning threshold (counted by the leader)"))
+        abuseRevocations = registry.makeCounter(descriptor: Self.d("abuse_revocations_total", "Devices revoked automatically for abuse (written by the leader)"))
     }
 
     @inline(__always)

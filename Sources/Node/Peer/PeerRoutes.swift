@@ -66,7 +66,8 @@ struct PeerRoutes: Sendable {
     @Sendable func gossip(_ request: Request, context: SMARequestContext) async throws -> Response {
         let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.body.collect(upTo: 4 << 20))
         view.merge(envelope.members)
-        return try Self.json(GossipEnvelope(from: config.nodeID, members: view.digest()))
+        let abuse = state.abuse.exchange(envelope.abuse ?? [])
+        return try Self.json(GossipEnvelope(from: config.nodeID, members: view.digest(), abuse: abuse))
     }
 
     static func json<T: Encodable>(_ value: T) throws -> Response {

@@ -60,12 +60,13 @@ struct ReplicationService: Service {
         }
         state.metrics.gossipRounds.increment()
         let targets = view.startRound()
-        let envelope = GossipEnvelope(from: config.nodeID, members: view.digest())
+        let envelope = GossipEnvelope(from: config.nodeID, members: view.digest(), abuse: state.abuse.enabled ? state.abuse.gossipReports() : nil)
         let answered = await withTaskGroup(of: Bool.self) { group -> Bool in
             for url in targets {
                 group.addTask {
                     do {
                         let answer = try await client.gossip(url, envelope)
+                        state.abuse.exchange(answer.abuse ?? [])
                         for change in view.merge(answer.members) {
                             if change.from == nil {
                                 logger.info("member joined", metadata: ["replication.peer": "\(change.id)"])

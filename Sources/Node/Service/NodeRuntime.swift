@@ -53,7 +53,9 @@ final class NodeRuntime: Sendable {
 
     private static func start(config: NodeConfiguration, kek: KeyEncryptionKey, threadPool: NIOThreadPool, pool: PostgresPool, logger: Logger) async throws -> NodeRuntime {
         let metrics = NodeMetrics()
-        let state = NodeState(kek: kek, metrics: metrics, logger: logger)
+        let incarnation = UInt64(Date().timeIntervalSince1970 * 1000)
+        let state = NodeState(kek: kek, metrics: metrics, logger: logger, nodeID: config.nodeID, abuseThresholds: config.abuseThresholds,
+                              incarnation: incarnation)
         let clock = ContinuousClock()
         let t0 = clock.now
         let configuredLogKey = config.logVerificationKey.flatMap { Hex.decode($0) }
@@ -82,6 +84,12 @@ final class NodeRuntime: Sendable {
             throw NodeError(.notInitialized, "database has no log verification key: run `sma-node init`")
         }
         let verifier = try LogVerifier(rawPublicKey: rawLogKey)
+        if state.abuse.enabled {
+            // Reinstatements of the last window: counts reported before them (peers still gossip such reports) stay ignored.
+            let since = AbuseMonitor.nowMillis() - state.abuse.windowMillis
+            let reinstated = try await pool.withConnection { c in try Store.reinstatements(c, sinceMillis: since) }
+            for r in reinstated { state.abuse.deviceReinstated(serial: r.serial, seq: r.seq, nowMillis: r.millis) }
+        }
         logger.notice("state loaded", metadata: [
             "devices": "\(snapshot.index.count)", "key_tables": "\(snapshot.tables.count)", "log.seq": "\(snapshot.head)",
             "read_seconds": "\(seconds(t0.duration(to: t1)))", "total_seconds": "\(seconds(t0.duration(to: clock.now)))",
@@ -206,6 +214,11 @@ final class NodeRuntime: Sendable {
         if let replication = replicationService() { services.append(replication) }
         if let devices {
             services.append(CRLKeeper(devices: devices, state: state, leadership: leadership, logger: logger))
+        }
+        if state.abuse.enabled {
+            let interval = peer?.view.timing.gossipInterval ?? .seconds(1)
+            services.append(AbuseService(monitor: state.abuse, state: state, leadership: leadership, devices: devices, metrics: metrics,
+                                         interval: interval, logger: logger))
         }
         if config.role == .leaderEligible {
             services.append(LeaseKeeper(pool: pool, leadership: leadership, metrics: metrics, nodeID: config.nodeID,

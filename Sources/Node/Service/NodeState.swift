@@ -11,7 +11,9 @@ import Prometheus
 /// Entries reach it in any order from the node's own writes, the database tailer and
 /// (with replication) peers; a `LogSequencer` hands them out strictly in seq order.
 final class NodeState: Sendable {
-    let registry = Registry()
+    let registry: Registry
+    /// Abuse detection: per-device validation counts and the cluster-wide ledger.
+    let abuse: AbuseMonitor
     let apiKeys = APIKeyDirectory()
     let kek: KeyEncryptionKey
     let metrics: NodeMetrics
@@ -47,7 +49,10 @@ final class NodeState: Sendable {
         var intermediate: Certificate
     }
 
-    init(kek: KeyEncryptionKey, metrics: NodeMetrics, logger: Logger) {
+    init(kek: KeyEncryptionKey, metrics: NodeMetrics, logger: Logger, nodeID: String = "node-1",
+         abuseThresholds: AbuseThresholds = AbuseThresholds(), incarnation: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000)) {
+        registry = Registry(countValidations: abuseThresholds.enabled)
+        abuse = AbuseMonitor(nodeID: nodeID, incarnation: incarnation, thresholds: abuseThresholds, registry: registry)
         self.kek = kek
         self.metrics = metrics
         self.logger = logger
@@ -171,6 +176,7 @@ final class NodeState: Sendable {
             registry.setRevoked(serial: r.serial, true)
         case .deviceReinstated(let r):
             registry.setRevoked(serial: r.serial, false)
+            abuse.deviceReinstated(serial: r.serial, seq: entry.seq)
         case .apiKeyCreated(let k):
             guard let hash = Hex.decode(k.keyHash).flatMap({ Bytes32($0) }) else { return }
             apiKeys.add(hash: hash, principal: Principal(keyID: k.id, name: k.name, role: k.role))

@@ -115,5 +115,9 @@ enum Schema {
                 seq         bigint NOT NULL
             );
             """),
+        Migration(version: 3, name: "abuse detection: index of reinstatements", sql: """
+            -- Abuse detection replays the last 24 h of reinstatements at start (Store.reinstatements).
+            CREATE INDEX registration_log_reinstatements ON registration_log (created_ms) WHERE kind = 'device_reinstated';
+            """),
     ]
 }

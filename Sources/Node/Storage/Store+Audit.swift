@@ -23,6 +23,11 @@ struct AuditActor: Sendable, Equatable {
         self.note = note
     }
 
+    /// The leader's automatic revocation of a device whose cluster-wide validation count crossed the abuse threshold.
+    static func abuseDetector(nodeID: String) -> AuditActor {
+        AuditActor(apiKeyID: nil, name: "abuse-detector", role: nil, clientAddress: nil, nodeID: nodeID)
+    }
+
     /// An operator command run on this machine against the database.
     static func command(_ name: String) -> AuditActor {
         AuditActor(apiKeyID: nil, name: name, role: nil, clientAddress: "local", nodeID: ProcessInfo.processInfo.hostName)

@@ -59,12 +59,16 @@ public struct PushAnswer: Codable, Sendable {
     }
 }
 
-/// `POST /peer/v1/gossip` body and answer: the sender's member table.
+/// `POST /peer/v1/gossip` body and answer: the sender's member table and abuse-detection reports
+/// (a request carries every report the sender holds; an answer only those the requester lacks or has older).
 public struct GossipEnvelope: Codable, Sendable {
     public var from: String
     public var members: [MemberInfo]
-    public init(from: String, members: [MemberInfo]) {
+    /// Heavy-hitter reports (absent from nodes that do not run abuse detection).
+    public var abuse: [AbuseReport]?
+    public init(from: String, members: [MemberInfo], abuse: [AbuseReport]? = nil) {
         self.from = from
         self.members = members
+        self.abuse = abuse
     }
 }

@@ -1,0 +1,24 @@
+extension DeviceIndex {
+    /// `decide`, plus the device's slot (its position in insertion order; -1 for an unknown device).
+    @inline(__always)
+    public func decideLocating(nucHash: NUCHash, table: Int) -> (outcome: ValidationOutcome, slot: Int) {
+        guard let slot = byNUC[nucHash] else { return (.fail(.unknownDevice), -1) }
+        let e = entries[Int(slot)]
+        guard e.holdsTable(table) else { return (.fail(.tableNotAssigned), Int(slot)) }
+        guard !e.revoked else { return (.fail(.revoked), Int(slot)) }
+        return (.pass, Int(slot))
+    }
+
+    /// The slot of the device with this serial.
+    public func slot(serial: String) -> Int? { bySerial[serial].map { Int($0) } }
+
+    /// The serial of the device in `slot`.
+    public func serial(slot: Int) -> String? {
+        slot >= 0 && slot < entries.count ? entries[slot].serial : nil
+    }
+
+    /// Whether the device in `slot` is revoked.
+    public func isRevoked(slot: Int) -> Bool? {
+        slot >= 0 && slot < entries.count ? entries[slot].revoked : nil
+    }
+}

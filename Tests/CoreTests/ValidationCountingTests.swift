@@ -1,0 +1,57 @@
+import Testing
+@testable import Core
+
+@Suite struct ValidationCountingTests {
+    let masters = Vectors.masterKeys(tableCount: 20)
+
+    func nuc(_ b: UInt8) -> NUCHash { NUCHash(bytes: [UInt8](repeating: b, count: 32))! }
+
+    @Test func validationsThatIdentifyADeviceAreCountedPerDevice() throws {
+        let r = Registry()
+        r.installKeyTables(KeyTables(masterKeys: masters))
+        try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
+        try r.insert(RegisteredDevice(serial: "CAM-2", nucHash: nuc(2), tableIDs: [6, 7, 8]))
+        let pass = TestCamera.token(nuc: nuc(1), master: masters[3], table: 3, keyIndex: 1)
+        for _ in 0..<3 { #expect(r.validate(pass) == .pass) }
+        // Not counted: a tampered token, an unknown device, a table the device does not hold.
+        var tampered = pass
+        tampered.authTag = Bytes16([UInt8](repeating: 0, count: 16))!
+        _ = r.validate(tampered)
+        _ = r.validate(TestCamera.token(nuc: nuc(9), master: masters[3], table: 3, keyIndex: 1))
+        _ = r.validate(TestCamera.token(nuc: nuc(2), master: masters[3], table: 3, keyIndex: 1))
+        // Counted: a revoked device's token (someone still presents it).
+        r.setRevoked(serial: "CAM-2", true)
+        #expect(r.validate(TestCamera.token(nuc: nuc(2), master: masters[7], table: 7, keyIndex: 2)) == .fail(.revoked))
+        let drained = r.drainValidationCounts()
+        #expect(drained.map(\.slot) == [0, 1])
+        #expect(drained.map(\.count) == [3, 1])
+        #expect(r.serials(slots: [1, 0, 5]) == ["CAM-2", "CAM-1", nil])
+        // Draining resets.
+        #expect(r.drainValidationCounts().isEmpty)
+        _ = r.validate(pass)
+        r.resetValidationCount(serial: "CAM-1")
+        #expect(r.drainValidationCounts().isEmpty)
+    }
+
+    @Test func countingCanBeTurnedOff() throws {
+        let r = Registry(countValidations: false)
+        r.installKeyTables(KeyTables(masterKeys: masters))
+        try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
+        #expect(r.validate(TestCamera.token(nuc: nuc(1), master: masters[3], table: 3, keyIndex: 1)) == .pass)
+        #expect(r.drainValidationCounts().isEmpty)
+    }
+
+    @Test func countersGrowInChunksAndCountConcurrentIncrementsExactly() async {
+        let c = ValidationCounters()
+        c.reserve(slots: ValidationCounters.chunkSize + 5)
+        #expect(c.capacity == 2 * ValidationCounters.chunkSize)
+        c.increment(slot: c.capacity + 10)   // beyond capacity: ignored, no trap
+        let last = ValidationCounters.chunkSize + 4
+        await withTaskGroup(of: Void.self) { g in
+            for _ in 0..<4 { g.addTask { for _ in 0..<10_000 { c.increment(slot: last); c.increment(slot: 7) } } }
+        }
+        let drained = c.drain(slots: last + 1)
+        #expect(drained.map(\.slot) == [7, last])
+        #expect(drained.map(\.count) == [40_000, 40_000])
+    }
+}
