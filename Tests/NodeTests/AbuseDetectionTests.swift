@@ -85,6 +85,13 @@ import Testing
                 try await client.execute(uri: "/api/v1/devices/CAM-HOT", method: .get, headers: node.headers(.admin)) { r in
                     #expect(jsonObject(r.body)["revocation_reason"] as? String == "abuse: 30 validations in 24 h")
                 }
+                // The automatic revocation is in the audit trail, done by the abuse detector (no API key).
+                try await client.execute(uri: "/api/v1/audit?order=desc&limit=10", method: .get, headers: node.headers(.admin)) { r in
+                    let entries = jsonObject(r.body)["entries"] as? [[String: Any]] ?? []
+                    let revocation = entries.first { $0["action"] as? String == "device.revoke" && $0["target"] as? String == "CAM-HOT" }
+                    #expect(revocation?["api_key_name"] as? String == "abuse-detector")
+                    #expect(revocation?["api_key_id"] == nil || revocation?["api_key_id"] is NSNull)
+                }
                 r = try await Self.report(node, client)
                 #expect(Self.device(r, "CAM-HOT")?["state"] as? String == "revoked_by_abuse")
                 let metrics = String(decoding: node.runtime.metrics.exposition(), as: UTF8.self)
