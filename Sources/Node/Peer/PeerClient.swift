@@ -9,8 +9,10 @@ final class PeerClient: Sendable {
     let http: CurlHTTPClient
     let nodeID: String
 
-    init(tls: HTTPClientTLS, nodeID: String, threadPool: NIOThreadPool, requestTimeout: Duration = .seconds(10)) {
-        http = CurlHTTPClient(tls: tls, connectTimeout: .seconds(2), requestTimeout: requestTimeout, threadPool: threadPool)
+    /// `sourceAddress`: the local address outgoing connections bind to (NodeConfiguration.effectivePeerSourceAddress).
+    init(tls: HTTPClientTLS, nodeID: String, threadPool: NIOThreadPool, requestTimeout: Duration = .seconds(10), sourceAddress: String? = nil) {
+        http = CurlHTTPClient(tls: tls, connectTimeout: .seconds(2), requestTimeout: requestTimeout, sourceAddress: sourceAddress,
+                              threadPool: threadPool)
         self.nodeID = nodeID
     }
 

@@ -123,7 +123,7 @@ final class NodeRuntime: Sendable {
                             appliedSeq: state.applied, incarnation: UInt64(Date().timeIntervalSince1970 * 1000))
         let view = ClusterView(me: me, timing: config.timing == "lan" ? .lan : .wan, seeds: config.seeds)
         let pushes = PushQueue()
-        let client = PeerClient(tls: tls, nodeID: config.nodeID, threadPool: threadPool)
+        let client = PeerClient(tls: tls, nodeID: config.nodeID, threadPool: threadPool, sourceAddress: config.effectivePeerSourceAddress)
         let replicator = Replicator(pool: pool, state: state, verifier: verifier, pushes: pushes, logger: logger)
         return Peer(view: view, client: client, pushes: pushes, replicator: replicator, serverTLS: serverTLS)
     }
