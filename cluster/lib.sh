@@ -33,6 +33,10 @@ REGION_PG_PORT_BASE=$((55501 + SMA_PORT_OFFSET))   # region k uses 55501 + k
 PUBLIC_PORT_BASE=$((8081 + SMA_PORT_OFFSET))       # node number i (0-based, region-major) uses 8081 + i
 PEER_PORT_BASE=$((9081 + SMA_PORT_OFFSET))         # ... and 9081 + i
 NODE_READY_TIMEOUT=120
+# The peer channel of region k listens on (and connects from) its own loopback address
+# 127.<PEER_NET>.<k>.1, so that a chaos partition can drop one region's peer traffic without
+# touching another checkout's cluster (whose offset gives it another PEER_NET).
+PEER_NET=$((1 + SMA_PORT_OFFSET / 100 % 250))
 
 REQUIRED_PACKAGES=(libpq-dev libssl-dev libcurl4-openssl-dev postgresql curl)
 
@@ -55,8 +59,8 @@ show_log_tail() { # FILE N
 short_hash() { printf '%s' "$1" | sha256sum | cut -c1-12; }
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
-# True when something accepts TCP connections on 127.0.0.1:PORT.
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# True when something accepts TCP connections on HOST:PORT (HOST default 127.0.0.1).
+port_in_use() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
 # Creates .cluster/ (0711: the postgres user may pass through to pg/) and its
 # private subdirectories (0700: configs, logs and secrets hold passwords and keys).
@@ -398,6 +402,7 @@ http_status() { # URL
 # ---------------------------------------------------------------- cluster layout and state
 
 region_pg_port() { echo $((REGION_PG_PORT_BASE + $1)); }        # REGION_INDEX (1-based)
+region_peer_host() { echo "127.$PEER_NET.$1.1"; }                 # REGION_INDEX: its nodes' peer address
 region_name() { echo "region-$1"; }
 node_id() { echo "r$1-n$2"; }
 node_dir() { echo "$STATE_DIR/nodes/$1"; }
@@ -493,6 +498,13 @@ node_layout() { # ID
     echo "$1 ${REGION_NAMES[r]} $role $((REGION_PUBLIC_BASE[r] + n - 1)) $((REGION_PEER_BASE[r] + n - 1))"
 }
 
+# Prints the peer address of node ID (its region's: region_peer_host).
+node_peer_host() { # ID
+    local r
+    read -r r _ <<<"$(node_position "$1")"
+    region_peer_host "$r"
+}
+
 # Starts the PostgreSQL instance of region index K and creates its database 'sma'
 # (PG_DB_CREATED tells whether it was just created).
 region_database_start() { # K
@@ -522,17 +534,22 @@ ensure_pki() { # SMA_NODE_BINARY
 # Issues node ID's peer certificate (nodes/<id>/tls/node.pem, node.key 0600) unless it has
 # one from the current cluster CA.
 ensure_node_cert() { # SMA_NODE_BINARY ID
-    local bin=$1 id=$2 dir
+    local bin=$1 id=$2 dir host
     dir=$(node_tls_dir "$id")
+    host=$(node_peer_host "$id")
     if [[ -s $dir/node.pem && -s $dir/node.key ]]; then
-        if ! command -v openssl >/dev/null 2>&1 \
-            || openssl verify -CAfile "$PKI_DIR/ca.pem" "$dir/node.pem" >/dev/null 2>&1; then
+        if ! command -v openssl >/dev/null 2>&1; then
             return 0
         fi
-        info "the peer certificate of $id is not from the current cluster CA; reissuing it"
+        if openssl verify -CAfile "$PKI_DIR/ca.pem" "$dir/node.pem" >/dev/null 2>&1; then
+            openssl x509 -in "$dir/node.pem" -noout -ext subjectAltName 2>/dev/null | grep -qF "IP Address:$host" && return 0
+            info "the peer certificate of $id does not name its peer address $host; reissuing it"
+        else
+            info "the peer certificate of $id is not from the current cluster CA; reissuing it"
+        fi
     fi
     { mkdir -p "$dir" && chmod 0700 "$dir"; } || die "cannot create $dir"
-    (umask 077 && "$bin" pki node --ca-dir "$PKI_DIR" --id "$id" --host 127.0.0.1 --host localhost --out "$dir" >/dev/null) \
+    (umask 077 && "$bin" pki node --ca-dir "$PKI_DIR" --id "$id" --host "$host" --host 127.0.0.1 --host localhost --out "$dir" >/dev/null) \
         || die "sma-node pki node --id $id failed (output above)"
     [[ -s $dir/node.pem && -s $dir/node.key ]] || die "sma-node pki node succeeded but $dir/node.pem or node.key is missing"
     chmod 0600 "$dir/node.key"
@@ -553,17 +570,19 @@ read_log_key() { # SMA_NODE_BINARY
 # and updates an existing one in place (edits of other keys are kept): it gets the
 # peer-channel files, timing "lan" and seeds (the peer URLs of every node of the topology)
 # when it has none of its own, and log_verification_key always (the cluster has one key).
+# Peer addresses: region k's nodes listen on and connect from region_peer_host k; a config
+# written before that (peer_host 127.0.0.1 and only 127.0.0.1 seeds) is moved to it.
 write_configs() { # LOG_KEY ID...
     local log_key=$1 id region role public_port peer_port rows="" all_peers=""
     shift
     for id in "${NODE_IDS[@]}"; do
         read -r _ _ _ _ peer_port <<<"$(node_layout "$id")"
-        all_peers+="https://127.0.0.1:$peer_port "
+        all_peers+="https://$(node_peer_host "$id"):$peer_port "
     done
     for id in "$@"; do
         read -r _ region role public_port peer_port <<<"$(node_layout "$id")"
         { mkdir -p "$(node_dir "$id")" && chmod 0700 "$(node_dir "$id")"; } || die "cannot create $(node_dir "$id")"
-        rows+=$(printf '%s\t' "$id" "$region" "$role" "$public_port" "$peer_port" "$(pg_instance_url "$region" sma)" "$(node_tls_dir "$id")")$'\n'
+        rows+=$(printf '%s\t' "$id" "$region" "$role" "$public_port" "$peer_port" "$(pg_instance_url "$region" sma)" "$(node_tls_dir "$id")" "$(node_peer_host "$id")")$'\n'
     done
     # Rows travel in the environment (they hold database passwords), not in argv.
     SMA_ROWS=$rows SMA_PEERS=$all_peers SMA_LOG_KEY=$log_key SMA_KEK="$SECRETS_DIR/kek" SMA_CA="$PKI_DIR/ca.pem" \
@@ -572,19 +591,22 @@ import json, os, sys
 env = os.environ
 peers = env["SMA_PEERS"].split()
 for row in env["SMA_ROWS"].splitlines():
-    node_id, region, role, public_port, peer_port, database_url, tls_dir = row.split("\t")[:7]
+    node_id, region, role, public_port, peer_port, database_url, tls_dir, peer_host = row.split("\t")[:8]
     path = os.path.join(env["SMA_NODES_DIR"], node_id, "config.json")
-    me = "https://127.0.0.1:%s" % peer_port
+    me = "https://%s:%s" % (peer_host, peer_port)
     if os.path.exists(path):
         with open(path) as f:
             config = json.load(f)
         if not isinstance(config, dict):
             sys.exit("%s does not hold a JSON object" % path)
+        if config.get("peer_host") == "127.0.0.1" and all(s.startswith("https://127.0.0.1:") for s in config.get("seeds") or []):
+            config["peer_host"] = peer_host     # written before regions had their own peer address
+            config["seeds"] = []
     else:
         config = {
             "node_id": node_id, "region": region, "role": role,
             "public_host": "127.0.0.1", "public_port": int(public_port),
-            "peer_host": "127.0.0.1", "peer_port": int(peer_port),
+            "peer_host": peer_host, "peer_port": int(peer_port),
             "database_url": database_url,
             "kek_file": env["SMA_KEK"],
             "anonymous_validation": False, "manufacturer": "SIMULATED_MFG", "log_level": "info",
@@ -735,9 +757,9 @@ node_launch() { # ID
     config=$(node_config "$id")
     log=$(node_log "$id")
     [[ -f $config ]] || die "node $id has no config at $config; run cluster/up to recreate it"
-    for port in $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["public_port"], c["peer_port"])' "$config"); do
-        if port_in_use "$port"; then
-            die "port $port of node $id is already in use by another process (another checkout's cluster? its cluster/down stops it); find it with: ss -ltnp 'sport = :$port'"
+    for port in $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("%s:%s %s:%s" % (c.get("public_host", "127.0.0.1"), c["public_port"], c.get("peer_host", "127.0.0.1"), c["peer_port"]))' "$config"); do
+        if port_in_use "${port##*:}" "${port%:*}"; then
+            die "port $port of node $id is already in use by another process (another checkout's cluster? its cluster/down stops it); find it with: ss -ltnp 'sport = :${port##*:}'"
         fi
     done
     mkdir -p "$(dirname "$log")"

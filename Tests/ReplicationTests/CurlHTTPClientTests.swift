@@ -270,6 +270,35 @@ import Testing
         }
     }
 
+    @Test("outgoing connections leave from the configured source address")
+    func connectionsBindTheSourceAddress() async throws {
+        try await TestServer.withServer(tls: nil) { port in
+            // Every 127.0.0.0/8 address is local on Linux: the server on 127.0.0.1 sees the chosen one.
+            try await withClient(tls: nil, sourceAddress: "127.0.0.7") { client in
+                for _ in 0..<3 {
+                    let response = try await client.send(method: "GET", url: "http://127.0.0.1:\(port)/remote")
+                    #expect(response.status == 200)
+                    #expect(String(decoding: response.body, as: UTF8.self) == "127.0.0.7")
+                }
+            }
+            try await withClient(tls: nil) { client in
+                let response = try await client.send(method: "GET", url: "http://127.0.0.1:\(port)/remote")
+                #expect(String(decoding: response.body, as: UTF8.self) == "127.0.0.1")
+            }
+        }
+    }
+
+    @Test("a source address that is not local fails the request instead of using another one")
+    func foreignSourceAddressFails() async throws {
+        try await TestServer.withServer(tls: nil) { port in
+            try await withClient(tls: nil, sourceAddress: "192.0.2.1") { client in  // TEST-NET-1, never local
+                await #expect(throws: HTTPClientError.self) {
+                    try await client.send(method: "GET", url: "http://127.0.0.1:\(port)/remote")
+                }
+            }
+        }
+    }
+
     @Test func headerInjectionIsRejectedBeforeSending() async throws {
         try await withClient(tls: nil) { client in
             let error = await #expect(throws: HTTPClientError.self) {
@@ -308,6 +337,7 @@ import Testing
         requestTimeout: Duration = .seconds(5),
         maxResponseBytes: Int = 1 << 20,
         threads: Int = 2,
+        sourceAddress: String? = nil,
         _ body: (CurlHTTPClient) async throws -> Result
     ) async throws -> Result {
         let threadPool = NIOThreadPool(numberOfThreads: threads)
@@ -317,6 +347,7 @@ import Testing
             connectTimeout: .seconds(2),
             requestTimeout: requestTimeout,
             maxResponseBytes: maxResponseBytes,
+            sourceAddress: sourceAddress,
             threadPool: threadPool
         )
         let result: Swift.Result<Result, any Error>

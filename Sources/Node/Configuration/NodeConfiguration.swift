@@ -1,6 +1,11 @@
 import Core
 import Foundation
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Everything a node needs to run, loaded from one JSON file plus `SMA_*` environment overrides.
 ///
@@ -19,6 +24,9 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
     /// Peer (replication, mutual TLS) listener. Default 127.0.0.1:9080.
     var peerHost: String = "127.0.0.1"
     var peerPort: Int = 9080
+    /// Local IP address the peer client's outgoing connections bind to. Default (nil): `peer_host` when that is a
+    /// specific IP address (not 0.0.0.0 or ::), else the system's choice; "" always lets the system choose.
+    var peerSourceAddress: String? = nil
     /// libpq connection string or URI of this node's PostgreSQL database. Required.
     var databaseURL: String = ""
     /// Connections in the node's PostgreSQL pool. Default 8.
@@ -77,6 +85,7 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", region, role
         case publicHost = "public_host", publicPort = "public_port", peerHost = "peer_host", peerPort = "peer_port"
+        case peerSourceAddress = "peer_source_address"
         case databaseURL = "database_url", databasePoolSize = "database_pool_size", kekFile = "kek_file", seeds
         case anonymousValidation = "anonymous_validation", manufacturer, maEndpoint = "ma_endpoint", logLevel = "log_level"
         case maxBodyBytes = "max_body_bytes", maxBulkBodyBytes = "max_bulk_body_bytes", maxBatchItems = "max_batch_items"
@@ -101,6 +110,7 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
         publicPort = try v(.publicPort, d.publicPort)
         peerHost = try v(.peerHost, d.peerHost)
         peerPort = try v(.peerPort, d.peerPort)
+        peerSourceAddress = try c.decodeIfPresent(String.self, forKey: .peerSourceAddress)
         databaseURL = try v(.databaseURL, d.databaseURL)
         databasePoolSize = try v(.databasePoolSize, d.databasePoolSize)
         kekFile = try v(.kekFile, d.kekFile)
@@ -140,6 +150,19 @@ struct NodeConfiguration: Codable, Sendable, Equatable {
     var abuseThresholds: AbuseThresholds {
         AbuseThresholds(warnPerWindow: UInt32(clamping: abuseWarnPerDay), revokePerWindow: UInt32(clamping: abuseRevokePerDay),
                         reportFloor: UInt32(clamping: abuseReportFloor))
+    }
+
+    /// The address outgoing peer connections bind to, or nil for the system's choice (see `peerSourceAddress`).
+    var effectivePeerSourceAddress: String? {
+        if let address = peerSourceAddress { return address.isEmpty ? nil : address }
+        return Self.isIPAddress(peerHost) && !["0.0.0.0", "::"].contains(peerHost) ? peerHost : nil
+    }
+
+    /// True for an IPv4 or IPv6 address literal (not a host name).
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
     /// The maEndpoint actually written into certificates.
@@ -204,6 +227,9 @@ extension NodeConfiguration {
         if nodeID.isEmpty || nodeID.count > 64 { throw ConfigurationError(key: "node_id", problem: "must be 1 to 64 characters") }
         for (key, port) in [("public_port", publicPort), ("peer_port", peerPort)] where !(1...65535).contains(port) {
             throw ConfigurationError(key: key, problem: "must be a port number 1-65535")
+        }
+        if let address = peerSourceAddress, !address.isEmpty, !Self.isIPAddress(address) {
+            throw ConfigurationError(key: "peer_source_address", problem: "must be an IP address of this machine (or \"\" for the system's choice)")
         }
         if databasePoolSize < 1 { throw ConfigurationError(key: "database_pool_size", problem: "must be at least 1") }
         if maxBodyBytes < 512 { throw ConfigurationError(key: "max_body_bytes", problem: "must be at least 512") }

@@ -9,12 +9,27 @@ final class PeerClient: Sendable {
     let http: CurlHTTPClient
     /// Short timeouts for the status page's fan-out: a slow or dead peer must not hold the page up.
     let statusHTTP: CurlHTTPClient
+    /// Gossip rounds are small and frequent: short timeouts, so an unreachable (e.g. partitioned) peer delays
+    /// a round by at most ~3 s instead of the 10 s a log transfer may take.
+    let gossipHTTP: CurlHTTPClient
     let nodeID: String
 
-    init(tls: HTTPClientTLS, nodeID: String, threadPool: NIOThreadPool, requestTimeout: Duration = .seconds(10)) {
-        http = CurlHTTPClient(tls: tls, connectTimeout: .seconds(2), requestTimeout: requestTimeout, threadPool: threadPool)
+    /// The threads libcurl's blocking transfers run on: the peer channel's own, so a peer that does not answer (a
+    /// partition drops its packets) holds at most these threads, never the database pool's.
+    private let threadPool: NIOThreadPool
+
+    /// `sourceAddress`: the local address outgoing connections bind to (NodeConfiguration.effectivePeerSourceAddress).
+    /// `threads`: concurrent peer transfers (gossip, pushes, pulls, forwarded writes, status fan-out).
+    init(tls: HTTPClientTLS, nodeID: String, threads: Int = 12, requestTimeout: Duration = .seconds(10), sourceAddress: String? = nil) {
+        let threadPool = NIOThreadPool(numberOfThreads: threads)
+        threadPool.start()
+        self.threadPool = threadPool
+        http = CurlHTTPClient(tls: tls, connectTimeout: .seconds(2), requestTimeout: requestTimeout, sourceAddress: sourceAddress,
+                              threadPool: threadPool)
+        gossipHTTP = CurlHTTPClient(tls: tls, connectTimeout: .seconds(1), requestTimeout: .seconds(3), maxResponseBytes: 4 << 20,
+                                    sourceAddress: sourceAddress, threadPool: threadPool)
         statusHTTP = CurlHTTPClient(tls: tls, connectTimeout: .milliseconds(500), requestTimeout: .seconds(1), maxResponseBytes: 1 << 20,
-                                    maxIdleHandles: 4, threadPool: threadPool)
+                                    maxIdleHandles: 4, sourceAddress: sourceAddress, threadPool: threadPool)
         self.nodeID = nodeID
     }
 
@@ -42,7 +57,7 @@ final class PeerClient: Sendable {
     }
 
     func gossip(_ url: String, _ envelope: GossipEnvelope) async throws -> GossipEnvelope {
-        let r = try await http.send(method: "POST", url: url + "/peer/v1/gossip", headers: [("Content-Type", "application/json")],
+        let r = try await gossipHTTP.send(method: "POST", url: url + "/peer/v1/gossip", headers: [("Content-Type", "application/json")],
                                     body: Array(try JSONEncoder().encode(envelope)))
         return try json(GossipEnvelope.self, r, "gossip")
     }
@@ -69,8 +84,10 @@ final class PeerClient: Sendable {
         try await http.send(method: method, url: url + pathAndQuery, headers: headers + [("X-SMA-Forwarded-By", nodeID)], body: body)
     }
 
-    func shutdown() {
+    func shutdown() async {
         http.shutdown()
+        gossipHTTP.shutdown()
         statusHTTP.shutdown()
+        try? await threadPool.shutdownGracefully()
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Replication
 import ServiceLifecycle
+import Synchronization
 import Prometheus
 
 /// The node's replication loop: gossip membership every round, pull what it misses from a peer
@@ -138,13 +139,17 @@ struct ReplicationService: Service {
         }
     }
 
+    /// Pushes each new batch to a few peers without waiting for the slowest: a peer that does not answer (down or
+    /// cut off) holds only its own transfer, and while one is in flight to a peer that peer is not chosen again —
+    /// it catches up by pulling (anti-entropy) instead of delaying everyone else's pushes.
     private func pushLoop() async {
-        for await item in pushes.stream {
-            let batch = LogBatch(entries: item.entries.map(WireLogEntry.init), head: state.applied)
-            let targets = view.pushTargets(excluding: item.except)
-            await withTaskGroup(of: Void.self) { group in
-                for t in targets {
+        let busy = BusyPeers()
+        await withDiscardingTaskGroup { group in
+            for await item in pushes.stream {
+                let batch = LogBatch(entries: item.entries.map(WireLogEntry.init), head: state.applied)
+                for t in view.pushTargets(excluding: item.except.union(busy.ids)) where busy.claim(t.id) {
                     group.addTask {
+                        defer { busy.release(t.id) }
                         do { _ = try await client.push(t.peerURL, batch) } catch {
                             state.metrics.pushFailures.increment()
                             logger.debug("push failed", metadata: ["replication.peer": "\(t.id)", "error": "\(error)"])
@@ -166,4 +171,13 @@ struct ReplicationService: Service {
             logger.notice("ready", metadata: ["log.seq": "\(state.applied)", "replication.isolated": "\(!everReached)"])
         }
     }
+}
+
+/// Peers with a push in flight.
+final class BusyPeers: Sendable {
+    private let peers = Mutex(Set<String>())
+    var ids: Set<String> { peers.withLock { $0 } }
+    /// Marks `id` busy; false when it already was.
+    func claim(_ id: String) -> Bool { peers.withLock { $0.insert(id).inserted } }
+    func release(_ id: String) { _ = peers.withLock { $0.remove(id) } }
 }

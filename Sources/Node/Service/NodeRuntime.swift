@@ -132,7 +132,7 @@ final class NodeRuntime: Sendable {
                             appliedSeq: state.applied, incarnation: UInt64(Date().timeIntervalSince1970 * 1000))
         let view = ClusterView(me: me, timing: config.timing == "lan" ? .lan : .wan, seeds: config.seeds)
         let pushes = PushQueue()
-        let client = PeerClient(tls: tls, nodeID: config.nodeID, threadPool: threadPool)
+        let client = PeerClient(tls: tls, nodeID: config.nodeID, sourceAddress: config.effectivePeerSourceAddress)
         let replicator = Replicator(pool: pool, state: state, verifier: verifier, pushes: pushes, logger: logger)
         return Peer(view: view, client: client, pushes: pushes, replicator: replicator, serverTLS: serverTLS)
     }
@@ -243,7 +243,7 @@ final class NodeRuntime: Sendable {
 
     func shutdown() async {
         peer?.pushes.finish()
-        peer?.client.shutdown()
+        await peer?.client.shutdown()
         pool.close()
         try? await threadPool.shutdownGracefully()
     }

@@ -81,6 +81,9 @@ final class CurlEasyHandle: @unchecked Sendable {
         try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         try set(CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeoutMilliseconds)
         try set(CURLOPT_TIMEOUT_MS, options.requestTimeoutMilliseconds)
+        if let interface = options.interface {
+            try set(CURLOPT_INTERFACE, interface)
+        }
         try check(sma_curl_easy_setopt_off_t(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(options.maxResponseBytes)))
         try set(CURLOPT_SSL_VERIFYPEER, 1)
         try set(CURLOPT_SSL_VERIFYHOST, 2)

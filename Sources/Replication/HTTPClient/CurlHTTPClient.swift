@@ -26,6 +26,8 @@ public final class CurlHTTPClient: Sendable {
     ///   - requestTimeout: limit for the whole request, connect included.
     ///   - maxResponseBytes: responses with a larger body fail with `.responseTooLarge`.
     ///   - maxIdleHandles: easy handles (each with its own keep-alive connections) kept between requests.
+    ///   - sourceAddress: local IP address every outgoing connection binds to (CURLOPT_INTERFACE "host!<address>"),
+    ///     e.g. the node's own peer address; nil lets the system choose. A connection fails when the address is not local.
     ///   - threadPool: a started pool on which the blocking curl calls run; concurrency is bounded by its thread count.
     public init(
         tls: HTTPClientTLS?,
@@ -33,6 +35,7 @@ public final class CurlHTTPClient: Sendable {
         requestTimeout: Duration = .seconds(10),
         maxResponseBytes: Int = 64 << 20,
         maxIdleHandles: Int = 8,
+        sourceAddress: String? = nil,
         threadPool: NIOThreadPool
     ) {
         precondition(maxResponseBytes >= 0, "maxResponseBytes must not be negative")
@@ -42,7 +45,8 @@ public final class CurlHTTPClient: Sendable {
             tls: tls,
             connectTimeout: connectTimeout,
             requestTimeout: requestTimeout,
-            maxResponseBytes: maxResponseBytes
+            maxResponseBytes: maxResponseBytes,
+            sourceAddress: sourceAddress
         )
         self.maxIdleHandles = maxIdleHandles
         self.threadPool = threadPool

@@ -18,8 +18,10 @@ struct CurlTransferOptions: Sendable {
     var requestTimeoutMilliseconds: Int
     /// Largest response body accepted.
     var maxResponseBytes: Int
+    /// CURLOPT_INTERFACE value ("host!<address>"): the local address outgoing connections bind to; nil lets the system choose.
+    var interface: String?
 
-    init(tls: HTTPClientTLS?, connectTimeout: Duration, requestTimeout: Duration, maxResponseBytes: Int) {
+    init(tls: HTTPClientTLS?, connectTimeout: Duration, requestTimeout: Duration, maxResponseBytes: Int, sourceAddress: String? = nil) {
         self.tls = tls.map { tls in
             let hasClientCertificate = !tls.certificateChainPEM.isEmpty
             return TLSMaterial(
@@ -31,6 +33,8 @@ struct CurlTransferOptions: Sendable {
         self.connectTimeoutMilliseconds = Self.milliseconds(connectTimeout)
         self.requestTimeoutMilliseconds = Self.milliseconds(requestTimeout)
         self.maxResponseBytes = maxResponseBytes
+        // "host!" makes curl bind to this address (never an interface name).
+        self.interface = sourceAddress.map { "host!\($0)" }
     }
 
     /// Whole milliseconds, rounded up and at least 1 (curl treats 0 as "no timeout").

@@ -105,6 +105,10 @@ enum TestServer {
             }
             return String(describing: try Certificate(derEncoded: certificate.toDERBytes()).subject)
         }
+        // Reports the client's IP address as the server sees it (the connection's source address).
+        router.get("remote") { _, context -> String in
+            context.channel.remoteAddress?.ipAddress ?? "<unknown>"
+        }
         router.get("slow") { _, _ -> String in
             try await Task.sleep(for: slowDelay)
             return "late"
