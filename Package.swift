@@ -103,6 +103,7 @@ let package = Package(
             name: "CoreTests",
             dependencies: [
                 "Core",
+                "SMATestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

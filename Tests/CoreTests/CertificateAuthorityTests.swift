@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SwiftASN1
+import SMATestSupport
 import Testing
 import X509
 @testable import Core
@@ -104,17 +105,3 @@ import X509
     }
 }
 
-struct ProcessOutput { var status: Int32; var output: String }
-
-func run(_ path: String, _ args: [String]) throws -> ProcessOutput {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return ProcessOutput(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
-}

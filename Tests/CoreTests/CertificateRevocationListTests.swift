@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SwiftASN1
+import SMATestSupport
 import Testing
 import X509
 @testable import Core

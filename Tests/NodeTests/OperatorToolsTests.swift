@@ -268,16 +268,7 @@ import SMATestSupport
             try chain.write(toFile: chainPath, atomically: true, encoding: .utf8)
             args += ["-CAfile", chainPath, "-verify"]
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        return (text, p.terminationStatus == 0 && text.contains("verify OK"))
+        let result = try run("/usr/bin/openssl", args)
+        return (result.output, result.status == 0 && result.output.contains("verify OK"))
     }
 }
