@@ -36,7 +36,7 @@ extension APIServer {
         try await awaitMinSeq(request)
         let id = try tableID(context)
         let q = request.uri.queryParameters
-        let after = q.get("after")
+        let after = try Self.text(q.get("after"), field: "after")
         let limit = try pageLimit(q.get("limit"))
         let page = try await pool.withConnection { c -> [Store.DeviceDetails]? in
             guard try Store.keyTableExists(c, id: id) else { return nil }
