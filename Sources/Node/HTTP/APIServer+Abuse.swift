@@ -44,11 +44,7 @@ extension APIServer {
             guard let m = UInt64(raw) else { throw InputError(field: "min", "must be a non-negative integer") }
             minimum = m
         }
-        var limit = 100
-        if let raw = q.get("limit") {
-            guard let l = Int(raw), (1...1000).contains(l) else { throw InputError(field: "limit", "must be an integer from 1 to 1000") }
-            limit = l
-        }
+        let limit = try Self.pageLimit(q.get("limit"))
         let monitor = state.abuse
         let t = monitor.thresholds
         let snapshot = monitor.snapshot()

@@ -60,6 +60,13 @@ extension APIServer {
         return value
     }
 
+    /// A `limit` query value: 1 to 1000, default 100 (every paged route).
+    static func pageLimit(_ raw: String?) throws -> Int {
+        guard let raw else { return 100 }
+        guard let l = Int(raw), (1...1000).contains(l) else { throw InputError(field: "limit", "must be an integer from 1 to 1000") }
+        return l
+    }
+
     /// The `{serial}` path parameter, percent-decoded (the router hands it over as sent: `CAM%200001`).
     static func serial(_ context: SMARequestContext) throws -> String {
         let raw = try context.parameters.require("serial")
@@ -73,13 +80,8 @@ extension APIServer {
         let q = request.uri.queryParameters
         let family = try Self.text(q.get("family"), field: "family")
         let after = try Self.text(q.get("after"), field: "after")
-        var limit = 100
-        if let raw = q.get("limit") {
-            guard let l = Int(raw), (1...1000).contains(l) else { throw InputError(field: "limit", "must be an integer from 1 to 1000") }
-            limit = l
-        }
-        let pageSize = limit
-        let page = try await pool.withConnection { c in try Store.devices(c, family: family, after: after, limit: pageSize) }
+        let limit = try Self.pageLimit(q.get("limit"))
+        let page = try await pool.withConnection { c in try Store.devices(c, family: family, after: after, limit: limit) }
         return try json(DevicePage(devices: page, next_after: page.count == limit ? page.last?.device_serial : nil))
     }
 

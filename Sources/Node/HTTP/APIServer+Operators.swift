@@ -37,19 +37,13 @@ extension APIServer {
         let id = try tableID(context)
         let q = request.uri.queryParameters
         let after = try Self.text(q.get("after"), field: "after")
-        let limit = try pageLimit(q.get("limit"))
+        let limit = try Self.pageLimit(q.get("limit"))
         let page = try await pool.withConnection { c -> [Store.DeviceDetails]? in
             guard try Store.keyTableExists(c, id: id) else { return nil }
             return try Store.devices(c, holdingTable: id, after: after, limit: limit)
         }
         guard let page else { throw NodeError(.notFound, "no key table with this id") }
         return try json(DevicePage(devices: page, next_after: page.count == limit ? page.last?.device_serial : nil))
-    }
-
-    func pageLimit(_ raw: String?) throws -> Int {
-        guard let raw else { return 100 }
-        guard let l = Int(raw), (1...1000).contains(l) else { throw InputError(field: "limit", "must be an integer from 1 to 1000") }
-        return l
     }
 
     struct RetireRequest: Decodable { var grace_seconds: Int? }
@@ -99,7 +93,7 @@ extension APIServer {
             guard let a = Int64(raw), a >= 0 else { throw InputError(field: "after", "must be a non-negative integer (an audit id)") }
             after = a
         }
-        let limit = try pageLimit(q.get("limit"))
+        let limit = try Self.pageLimit(q.get("limit"))
         let order = q.get("order") ?? "asc"
         guard order == "asc" || order == "desc" else { throw InputError(field: "order", "must be asc (oldest first) or desc (newest first)") }
         guard config.role == .leaderEligible else {
