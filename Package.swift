@@ -55,31 +55,87 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Membership, gossip, log shipping, leader lease, libcurl peer client.
+        // The node's state and services, independent of HTTP and SQL: in-memory state (the memory LogApplier),
+        // leadership, the write path, abuse detection, metrics, configuration, and the storage ports.
         .target(
-            name: "Replication",
+            name: "NodeServices",
             dependencies: [
                 "Core",
-                "CCurl",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
-        // The executable: HTTP API, PostgreSQL storage, configuration, CLI.
+        // Every line of SQL: schema, the SQL LogApplier, SQLStore (the storage ports on PostgreSQL), bootstrap.
+        .target(
+            name: "Storage",
+            dependencies: [
+                "Core",
+                "NodeServices",
+                "SMAPostgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Replication: membership, gossip, log shipping (pull/push), the replicator, lease keeper, log tailer,
+        // the peer client over libcurl.
+        .target(
+            name: "Replication",
+            dependencies: [
+                "Core",
+                "NodeServices",
+                "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP API (Hummingbird): one RouteCollection per resource, middleware, the peer route group, assets.
+        // It reaches the database only through NodeServices' ports: it cannot import SMAPostgres.
+        .target(
+            name: "API",
+            dependencies: [
+                "Core",
+                "NodeServices",
+                "Replication",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        // The executable: sma-node's commands and the wiring of services.
         .executableTarget(
             name: "Node",
             dependencies: [
                 "Core",
+                "NodeServices",
+                "Storage",
                 "Replication",
+                "API",
                 "SMAPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,6 +191,7 @@ let package = Package(
             name: "ReplicationTests",
             dependencies: [
                 "Replication",
+                "NodeServices",
                 "Core",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -151,7 +208,10 @@ let package = Package(
             dependencies: [
                 "Node",
                 "Core",
+                "NodeServices",
+                "Storage",
                 "Replication",
+                "API",
                 "SMAPostgres",
                 "SMATestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -180,11 +180,14 @@ func benchValidate() {
 /// Costs of applying replicated log entries: signature check vs payload decoding.
 func benchLog() {
     let signer = LogSigner.generate()
-    let pem = String(repeating: "A", count: 900)
-    let entries = (0..<2000).map { i in
-        signer.sign(.deviceProvisioned(.init(serial: "CAM-\(i)", family: "F", nucHash: String(repeating: "ab", count: 32), tableIDs: [1, 2, 3],
-                                             certificatePEM: pem, publicKeyPEM: String(pem.prefix(180)))),
-                    seq: Int64(i + 1), epoch: 1, timestampMillis: 0)
+    let der = [UInt8](repeating: 0x41, count: 650)
+    let nuc = NUCHash(hex: String(repeating: "ab", count: 32))!
+    let tables = KeyTableTriple([1, 2, 3])!
+    let publicKeyPEM = String(repeating: "A", count: 180)
+    let entries = (0..<2000).map { (i: Int) -> LogEntry in
+        let change = LogChange.DeviceProvisioned(serial: "CAM-\(i)", family: "F", nucHash: nuc, tableIDs: tables,
+                                                 certificateDER: der, publicKeyPEM: publicKeyPEM)
+        return signer.sign(.deviceProvisioned(change), seq: Int64(i + 1), epoch: 1, timestampMillis: 0)
     }
     let v = signer.verifier
     var t0 = now()

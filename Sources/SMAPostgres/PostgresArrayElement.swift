@@ -76,3 +76,9 @@ extension UInt8: PostgresArrayElement {
         return Array(bytes)
     }
 }
+
+extension Array: PostgresArrayElement where Element == UInt8 {
+    /// `bytea[]`: `[[UInt8]]` binds as PostgreSQL's binary array of byte strings (bulk inserts of hashes,
+    /// signatures and payloads without a hex round trip).
+    public static var postgresArrayType: PostgresDataType { .byteaArray }
+}

@@ -1,4 +1,6 @@
 import Crypto
+import Foundation
+import SwiftASN1
 import Testing
 @testable import Core
 
@@ -58,21 +60,75 @@ import Testing
         #expect(throws: LogError(.badSignature, seq: 1, "")) { try signer.verifier.verify(forged) }
     }
 
+    /// A real (self-signed) certificate's PEM: the checked `DeviceProvisioned` keeps DER and speaks PEM on the wire.
+    static let certificatePEM = """
+        -----BEGIN CERTIFICATE-----
+        MIIBeDCCAR+gAwIBAgIUSaKy0sn7VKk2cDSEprBrZjZhlIQwCgYIKoZIzj0EAwIw
+        ETEPMA0GA1UEAwwGZGV2aWNlMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAw
+        MFowETEPMA0GA1UEAwwGZGV2aWNlMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
+        zYw0DCnqkuc1CCHsbS/Wp0Ox7vi1dvF1M7O2S0B8g2UhmYZLBvGQwHbXkOR3DCXD
+        EPoWOLvYv1E8wXrVc9R3o6NTMFEwHQYDVR0OBBYEFGRjQj5HUa8bBAV4O3BfZTFB
+        pNuVMB8GA1UdIwQYMBaAFGRjQj5HUa8bBAV4O3BfZTFBpNuVMA8GA1UdEwEB/wQF
+        MAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIgV5b2kYJgqA3XbG8cxy0mGZH0S3mD6h8j
+        g5CcSx4zb8ECIFWl8dbY4cBC5p0hpGqQ6fLwZn5tQbIu1fTOkZZCMgxp
+        -----END CERTIFICATE-----
+        """
+
     @Test func everyChangeKindRoundTrips() throws {
+        let der = try PEMDocument(pemString: Self.certificatePEM).derBytes
         let changes: [LogChange] = [
-            .keyTablesCreated(.init(tables: [.init(id: 0, sealedMasterKey: "00ff")])),
-            .authorityInstalled(.init(rootPEM: "R", intermediatePEM: "I")),
-            .deviceProvisioned(.init(serial: "S", family: "F", nucHash: String(repeating: "a", count: 64), tableIDs: [1, 2, 3],
-                                     certificatePEM: "C", publicKeyPEM: "P")),
+            .keyTablesCreated(.init(tables: [.init(id: 0, sealedMasterKey: [0x00, 0xff])])),
+            .authorityInstalled(.init(rootPEM: Self.certificatePEM, intermediatePEM: Self.certificatePEM)),
+            .deviceProvisioned(.init(serial: "S", family: "F", nucHash: NUCHash(hex: String(repeating: "a", count: 64))!,
+                                     tableIDs: KeyTableTriple([1, 2, 3])!, certificateDER: der, publicKeyPEM: "P")),
             .deviceRevoked(.init(serial: "S", reason: "r")),
             .deviceReinstated(.init(serial: "S")),
-            .apiKeyCreated(.init(id: 5, name: "n", role: .provisioner, keyHash: "ab")),
+            .apiKeyCreated(.init(id: 5, name: "n", role: .provisioner, keyHash: Bytes32(hex: String(repeating: "ab", count: 32))!)),
             .apiKeyRevoked(.init(id: 5)),
+            .keyTableRetired(.init(id: 7, effectiveMillis: 1_700_000_000_000)),
+            .crlIssued(.init(number: 3, thisUpdateMillis: 1, nextUpdateMillis: 2, der: [0x30, 0x00])),
         ]
+        #expect(Set(changes.map(\.kind)) == Set(LogEntryKind.allCases))
         for (i, c) in changes.enumerated() {
             let entry = signer.sign(c, seq: Int64(i + 1), epoch: 1, timestampMillis: 0)
             #expect(try signer.verifier.verify(entry) == c)
         }
+    }
+
+    /// The checked types change nothing on the wire: a payload in the format every existing log holds decodes, and
+    /// encodes back to the same bytes (so existing signatures and peers running the previous build stay valid).
+    @Test func payloadBytesAreUnchangedByTheCheckedTypes() throws {
+        let pem = Self.certificatePEM.replacingOccurrences(of: "\n", with: "\\n")
+        let nuc = String(repeating: "a1", count: 32)
+        let payload = #"{"certificatePEM":"\#(pem)","family":"F","nucHash":"\#(nuc)","publicKeyPEM":"P","serial":"S","tableIDs":[4,9,2]}"#
+        let entry = LogEntry(seq: 1, previousHash: LogEntry.genesisHash, epoch: 1, timestampMillis: 0, kind: .deviceProvisioned,
+                             payload: Array(payload.utf8))
+        let change = try entry.change()
+        guard case .deviceProvisioned(let d) = change else { Issue.record("wrong kind"); return }
+        #expect(Array(d.tableIDs) == [4, 9, 2])
+        #expect(d.certificatePEM == Self.certificatePEM)
+        #expect(String(decoding: change.encodedPayload(), as: UTF8.self) == payload)
+    }
+
+    /// Malformed values are refused once, when the entry is decoded, naming the kind; nothing downstream re-parses them.
+    @Test func malformedPayloadFieldsAreRefusedAtDecode() {
+        let pem = Self.certificatePEM.replacingOccurrences(of: "\n", with: "\\n")
+        let good = String(repeating: "a1", count: 32)
+        func device(nuc: String = good, tables: String = "[4,9,2]", cert: String = pem) -> LogEntry {
+            let payload = #"{"certificatePEM":"\#(cert)","family":"F","nucHash":"\#(nuc)","publicKeyPEM":"P","serial":"S","tableIDs":\#(tables)}"#
+            return LogEntry(seq: 9, previousHash: LogEntry.genesisHash, epoch: 1, timestampMillis: 0, kind: .deviceProvisioned,
+                            payload: Array(payload.utf8))
+        }
+        for bad in [device(nuc: "zz"), device(nuc: String(repeating: "a", count: 62)), device(tables: "[1,1,2]"), device(tables: "[1,2]"),
+                    device(tables: "[1,2,-3]"), device(cert: "not a certificate")] {
+            #expect(throws: LogError.self) { try bad.change() }
+        }
+        let crl = LogEntry(seq: 9, previousHash: LogEntry.genesisHash, epoch: 1, timestampMillis: 0, kind: .crlIssued,
+                           payload: Array(#"{"der":"%%%","nextUpdateMillis":2,"number":1,"thisUpdateMillis":1}"#.utf8))
+        #expect(throws: LogError.self) { try crl.change() }
+        let key = LogEntry(seq: 9, previousHash: LogEntry.genesisHash, epoch: 1, timestampMillis: 0, kind: .apiKeyCreated,
+                           payload: Array(#"{"id":1,"keyHash":"ab","name":"n","role":"admin"}"#.utf8))
+        #expect(throws: LogError.self) { try key.change() }
     }
 }
 

@@ -5,10 +5,13 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
-import Replication
 import SMATestSupport
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// Abuse detection: per-device validation counts over 24 h, summed across the cluster by gossip,
 /// a warning and an automatic revocation by the leader, the admin report.

@@ -6,10 +6,13 @@ import SwiftASN1
 import X509
 import Foundation
 import Logging
-import Replication
 import SMAPostgres
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// Several real nodes and PostgreSQL databases on loopback, replicating over mutual TLS.
 @Suite(.serialized) struct ClusterTests {
@@ -65,7 +68,7 @@ import Testing
                                                            privateKeyPEM: issued.key.pemRepresentation, trustRootsPEM: cluster.caPEM),
                                         threadPool: .singleton)
             defer { client.shutdown() }
-            let forged = LogSigner.generate().sign(.apiKeyCreated(.init(id: 77, name: "evil", role: .admin, keyHash: APIKey.hash("sma_evil").hex)),
+            let forged = LogSigner.generate().sign(.apiKeyCreated(.init(id: 77, name: "evil", role: .admin, keyHash: APIKey.hash("sma_evil"))),
                                                    seq: head + 1, epoch: 1, timestampMillis: 0)
             let r = try await client.send(method: "POST", url: "\(cluster.nodes["b1"]!.peerURL)/peer/v1/log",
                                           headers: [("Content-Type", "application/json")],
@@ -74,6 +77,42 @@ import Testing
             #expect(b1.state.applied == head)
             #expect(b1.state.apiKeys.authenticate("sma_evil") == nil)
             #expect(String(decoding: b1.metrics.exposition(), as: UTF8.self).contains("sma_log_entries_rejected_total{reason=\"bad_signature\"} 1"))
+        }
+    }
+
+    /// Input on the peer routes crosses a trust boundary too: with a valid cluster certificate, malformed or random
+    /// input on every `/peer/v1/*` route is the caller's error (4xx with the JSON error body), never a 500.
+    @Test func malformedInputOnEveryPeerRouteIsAClientError() async throws {
+        try await TestCluster.with(layout: [["a1"]]) { cluster in
+            let issued = try ClusterPKI.issueNodeCertificate(nodeID: "prober", hosts: ["127.0.0.1"], ca: try .init(pemEncoded: cluster.caPEM),
+                                                             caKey: cluster.caKey, now: Date())
+            let client = CurlHTTPClient(tls: HTTPClientTLS(certificateChainPEM: try issued.certificate.serializeAsPEM().pemString,
+                                                           privateKeyPEM: issued.key.pemRepresentation, trustRootsPEM: cluster.caPEM),
+                                        threadPool: .singleton)
+            defer { client.shutdown() }
+            let base = cluster.nodes["a1"]!.peerURL + "/peer/v1"
+            let json = [("Content-Type", "application/json")]
+            var probes: [(method: String, path: String, body: [UInt8]?)] = [
+                ("GET", "/log", nil), ("GET", "/log?after=-1", nil), ("GET", "/log?after=abc", nil), ("GET", "/log?after=0&limit=0", nil),
+                ("GET", "/log?after=0&limit=x", nil), ("GET", "/log?after=99999999999999999999", nil),
+                ("POST", "/log", []), ("POST", "/log", Array("{".utf8)), ("POST", "/log", Array(#"{"entries":5}"#.utf8)),
+                ("POST", "/log", Array(#"{"entries":[{"seq":"x"}],"head":1}"#.utf8)), ("POST", "/log", Array("null".utf8)),
+                ("POST", "/gossip", []), ("POST", "/gossip", Array("not json".utf8)), ("POST", "/gossip", Array(#"{"from":1}"#.utf8)),
+                ("POST", "/gossip", Array(#"{"from":"x","members":[{"id":3}]}"#.utf8)),
+                ("PUT", "/gossip", Array("{}".utf8)), ("DELETE", "/log", nil), ("POST", "/status", Array("{}".utf8)),
+            ]
+            var rng = SystemRandomNumberGenerator()
+            for i in 0..<40 {
+                let bytes = (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                probes.append(("POST", i % 2 == 0 ? "/log" : "/gossip", bytes))
+            }
+            for probe in probes {
+                let r = try await client.send(method: probe.method, url: base + probe.path, headers: json, body: probe.body)
+                #expect((400..<500).contains(r.status), "\(probe.method) \(probe.path) answered \(r.status)")
+                #expect(String(decoding: r.body, as: UTF8.self).contains("\"error\""), "\(probe.method) \(probe.path): no JSON error body")
+            }
+            let ok = try await client.send(method: "GET", url: base + "/status")
+            #expect(ok.status == 200)
         }
     }
 

@@ -5,7 +5,11 @@ import HummingbirdTesting
 import HTTPTypes
 import NIOCore
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// Server errors schemathesis found against a live node (cluster/check-openapi), kept fixed.
 @Suite(.serialized) struct FuzzFindingsTests {

@@ -7,7 +7,11 @@ import HTTPTypes
 import Logging
 import NIOCore
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// One node, real PostgreSQL, the public API end to end.
 @Suite(.serialized) struct NodeAPITests {

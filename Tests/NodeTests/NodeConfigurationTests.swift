@@ -1,5 +1,9 @@
 import Foundation
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 import Testing
 
 @Suite struct NodeConfigurationTests {

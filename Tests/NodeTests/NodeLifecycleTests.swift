@@ -6,7 +6,11 @@ import Logging
 import HTTPTypes
 import SMAPostgres
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 @Suite(.serialized) struct NodeLifecycleTests {
     @Test func devicesSurviveARestart() async throws {
@@ -62,7 +66,7 @@ import Testing
             let kek = try NodeRuntime.readKEK(path: node.kekPath)
             let created = try NodeBootstrap.createAPIKey(try node.database.connect(), kek: kek, role: .admin, name: "late")
             #expect(node.runtime.state.apiKeys.authenticate(created.key) == nil)
-            await LogTailer(pool: node.runtime.pool, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
+            await LogTailer(store: node.runtime.store, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
             #expect(node.runtime.state.apiKeys.authenticate(created.key)?.name == "late")
             #expect(node.runtime.state.applied == created.seq)
         }
@@ -73,13 +77,13 @@ import Testing
             let c = try node.database.connect()
             let forger = LogSigner.generate()
             let head = try Store.logHead(c)
-            let forged = forger.sign(.apiKeyCreated(.init(id: 99, name: "evil", role: .admin, keyHash: APIKey.hash("sma_evil").hex)),
+            let forged = forger.sign(.apiKeyCreated(.init(id: 99, name: "evil", role: .admin, keyHash: APIKey.hash("sma_evil"))),
                                      seq: head + 1, epoch: 0, timestampMillis: 0)
             try c.transaction { c in
-                try Store.insertEntry(c, forged)
+                try Store.insertEntries(c, [forged])
                 try c.query("UPDATE log_head SET seq = \(head + 1)")
             }
-            await LogTailer(pool: node.runtime.pool, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
+            await LogTailer(store: node.runtime.store, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
             #expect(node.runtime.state.apiKeys.authenticate("sma_evil") == nil)
             #expect(node.runtime.state.applied == head)
         }
@@ -107,7 +111,7 @@ import Testing
         try await TestNode.with(tables: 10) { node in
             let c = try node.database.connect()
             let kek = try NodeRuntime.readKEK(path: node.kekPath)
-            let (signer, _) = try NodeRuntime.unsealWriterKeys(c, kek: kek)
+            let (signer, _) = try Store.writerKeys(c, kek: kek)
             let head = try Store.logHead(c)
             // Signed with the real cluster key but chained to a different history (a forked leader).
             let fork = signer.sign(.deviceReinstated(.init(serial: "X")), seq: head + 1, previousHash: [UInt8](repeating: 7, count: 32),

@@ -1,7 +1,11 @@
 import Foundation
 import Hummingbird
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 @Suite struct OpenAPIDocumentTests {
     /// `{serial}` / `:serial` / `*` spelled the same way on both sides.

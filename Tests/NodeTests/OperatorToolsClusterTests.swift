@@ -1,8 +1,11 @@
 import Core
 import Foundation
-import Replication
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// CRL, audit trail and key-table retirement across regions: real nodes, mutual-TLS replication.
 @Suite(.serialized) struct OperatorToolsClusterTests {

@@ -9,7 +9,11 @@ import Testing
 import X509
 import SwiftASN1
 import SMATestSupport
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// Key-table compromise tooling, the audit trail and the CRL on one node with a real PostgreSQL.
 @Suite(.serialized) struct OperatorToolsTests {

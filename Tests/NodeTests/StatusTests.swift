@@ -4,9 +4,12 @@ import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
 import NIOCore
-import Replication
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// `GET /v1/status`, `GET /status` and `GET /metrics`: what operators look at.
 @Suite(.serialized) struct StatusTests {

@@ -5,13 +5,16 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import Replication
 import ServiceLifecycle
 import SMAPostgres
 import SwiftASN1
 import Testing
 import X509
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// Several real nodes in this process, each with its public and peer (mTLS) listeners on loopback:
 /// region 1 = leader-eligible nodes sharing the authoritative database, other regions = followers

@@ -9,7 +9,11 @@ import Logging
 import NIOCore
 import SMAPostgres
 import Testing
+@testable import API
 @testable import Node
+@testable import NodeServices
+@testable import Replication
+@testable import Storage
 
 /// A real node on its own throwaway PostgreSQL database: initialized, leader, with one API key per role.
 struct TestNode: Sendable {
@@ -65,7 +69,7 @@ struct TestNode: Sendable {
         self.keys = keys
         self.runtime = try await NodeRuntime.start(config: config, logger: logger)
         runtime.state.markReady()
-        await LeaseKeeper(pool: runtime.pool, leadership: runtime.leadership, metrics: runtime.metrics, nodeID: config.nodeID,
+        await LeaseKeeper(store: runtime.store, leadership: runtime.leadership, metrics: runtime.metrics, nodeID: config.nodeID,
                           ttlSeconds: config.leaseTTLSeconds, logger: logger).tick()
     }
 

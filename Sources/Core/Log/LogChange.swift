@@ -3,8 +3,16 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SwiftASN1
 
-/// The decoded content of a log entry.
+/// The decoded content of a log entry, in checked types.
+///
+/// A payload is decoded exactly once (`LogEntry.change()`, after its signature is verified): NUC hashes, key-table
+/// triples, key hashes, sealed keys and DER documents are checked there, so nothing downstream parses them again.
+/// The JSON on the wire (and under every signature) is unchanged: hex, PEM and base64 strings with the same keys.
+///
+/// Adding a change kind touches this file (the case, its payload type, `kind`, `encodedPayload`, `decode`,
+/// `audit`, `apply(to:at:)`), `LogEntryKind`, and the two `LogApplier`s (memory and SQL): see docs/ARCHITECTURE.md §7.
 public enum LogChange: Sendable, Equatable {
     case keyTablesCreated(KeyTablesCreated)
     case authorityInstalled(AuthorityInstalled)
@@ -20,9 +28,25 @@ public enum LogChange: Sendable, Equatable {
     public struct KeyTablesCreated: Codable, Sendable, Equatable {
         public struct Table: Codable, Sendable, Equatable {
             public var id: Int
-            /// `KeyEncryptionKey.seal(master, label: "key_table:<id>")`, hex.
-            public var sealedMasterKey: String
-            public init(id: Int, sealedMasterKey: String) { self.id = id; self.sealedMasterKey = sealedMasterKey }
+            /// `KeyEncryptionKey.seal(master, label: "key_table:<id>")` (hex on the wire).
+            public var sealedMasterKey: [UInt8]
+            public init(id: Int, sealedMasterKey: [UInt8]) { self.id = id; self.sealedMasterKey = sealedMasterKey }
+
+            private enum CodingKeys: String, CodingKey { case id, sealedMasterKey }
+            public init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                id = try c.decode(Int.self, forKey: .id)
+                guard id >= 0 else { throw DecodingError.dataCorruptedError(forKey: .id, in: c, debugDescription: "negative key table id") }
+                guard let sealed = Hex.decode(try c.decode(String.self, forKey: .sealedMasterKey)), !sealed.isEmpty else {
+                    throw DecodingError.dataCorruptedError(forKey: .sealedMasterKey, in: c, debugDescription: "sealed master key is not hex")
+                }
+                sealedMasterKey = sealed
+            }
+            public func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(id, forKey: .id)
+                try c.encode(Hex.encode(sealedMasterKey), forKey: .sealedMasterKey)
+            }
         }
         public var tables: [Table]
         public init(tables: [Table]) { self.tables = tables }
@@ -33,23 +57,70 @@ public enum LogChange: Sendable, Equatable {
         public var rootPEM: String
         public var intermediatePEM: String
         public init(rootPEM: String, intermediatePEM: String) { self.rootPEM = rootPEM; self.intermediatePEM = intermediatePEM }
+
+        private enum CodingKeys: String, CodingKey { case rootPEM, intermediatePEM }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            rootPEM = try c.decode(String.self, forKey: .rootPEM)
+            intermediatePEM = try c.decode(String.self, forKey: .intermediatePEM)
+            for (pem, key) in [(rootPEM, CodingKeys.rootPEM), (intermediatePEM, .intermediatePEM)] {
+                guard (try? PEMDocument(pemString: pem))?.discriminator == "CERTIFICATE" else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not a PEM certificate")
+                }
+            }
+        }
     }
 
     /// A camera was provisioned. Contains no secret: the device's private key is never stored.
     public struct DeviceProvisioned: Codable, Sendable, Equatable {
         public var serial: String
         public var family: String
-        public var nucHash: String
-        public var tableIDs: [Int]
-        public var certificatePEM: String
+        public var nucHash: NUCHash
+        public var tableIDs: KeyTableTriple
+        /// The device certificate, DER (PEM on the wire).
+        public var certificateDER: [UInt8]
         public var publicKeyPEM: String
-        public init(serial: String, family: String, nucHash: String, tableIDs: [Int], certificatePEM: String, publicKeyPEM: String) {
+
+        public init(serial: String, family: String, nucHash: NUCHash, tableIDs: KeyTableTriple, certificateDER: [UInt8], publicKeyPEM: String) {
             self.serial = serial
             self.family = family
             self.nucHash = nucHash
             self.tableIDs = tableIDs
-            self.certificatePEM = certificatePEM
+            self.certificateDER = certificateDER
             self.publicKeyPEM = publicKeyPEM
+        }
+
+        /// The certificate as PEM (what the provisioning file, the database and the device routes carry).
+        public var certificatePEM: String { PEMDocument(type: "CERTIFICATE", derBytes: certificateDER).pemString }
+
+        private enum CodingKeys: String, CodingKey { case serial, family, nucHash, tableIDs, certificatePEM, publicKeyPEM }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            serial = try c.decode(String.self, forKey: .serial)
+            family = try c.decode(String.self, forKey: .family)
+            guard let nuc = NUCHash(hex: try c.decode(String.self, forKey: .nucHash)) else {
+                throw DecodingError.dataCorruptedError(forKey: .nucHash, in: c, debugDescription: "NUC hash is not 64 hex digits")
+            }
+            nucHash = nuc
+            guard let tables = KeyTableTriple(try c.decode([Int].self, forKey: .tableIDs)) else {
+                throw DecodingError.dataCorruptedError(forKey: .tableIDs, in: c, debugDescription: "not three distinct key table ids")
+            }
+            tableIDs = tables
+            guard let pem = try? PEMDocument(pemString: try c.decode(String.self, forKey: .certificatePEM)),
+                  pem.discriminator == "CERTIFICATE" else {
+                throw DecodingError.dataCorruptedError(forKey: .certificatePEM, in: c, debugDescription: "not a PEM certificate")
+            }
+            certificateDER = pem.derBytes
+            publicKeyPEM = try c.decode(String.self, forKey: .publicKeyPEM)
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(serial, forKey: .serial)
+            try c.encode(family, forKey: .family)
+            try c.encode(nucHash.hex, forKey: .nucHash)
+            try c.encode(Array(tableIDs), forKey: .tableIDs)
+            try c.encode(certificatePEM, forKey: .certificatePEM)
+            try c.encode(publicKeyPEM, forKey: .publicKeyPEM)
         }
     }
 
@@ -64,17 +135,36 @@ public enum LogChange: Sendable, Equatable {
         public init(serial: String) { self.serial = serial }
     }
 
-    /// An API key; only its SHA-256 travels.
+    /// An API key; only its SHA-256 travels (hex on the wire).
     public struct APIKeyCreated: Codable, Sendable, Equatable {
         public var id: Int64
         public var name: String
         public var role: Role
-        public var keyHash: String
-        public init(id: Int64, name: String, role: Role, keyHash: String) {
+        public var keyHash: Bytes32
+        public init(id: Int64, name: String, role: Role, keyHash: Bytes32) {
             self.id = id
             self.name = name
             self.role = role
             self.keyHash = keyHash
+        }
+
+        private enum CodingKeys: String, CodingKey { case id, name, role, keyHash }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(Int64.self, forKey: .id)
+            name = try c.decode(String.self, forKey: .name)
+            role = try c.decode(Role.self, forKey: .role)
+            guard let hash = Bytes32(hex: try c.decode(String.self, forKey: .keyHash)) else {
+                throw DecodingError.dataCorruptedError(forKey: .keyHash, in: c, debugDescription: "key hash is not 64 hex digits")
+            }
+            keyHash = hash
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(name, forKey: .name)
+            try c.encode(role, forKey: .role)
+            try c.encode(keyHash.hex, forKey: .keyHash)
         }
     }
 
@@ -98,13 +188,32 @@ public enum LogChange: Sendable, Equatable {
         public var number: Int64
         public var thisUpdateMillis: Int64
         public var nextUpdateMillis: Int64
-        /// The DER of the CRL, base64.
-        public var der: String
-        public init(number: Int64, thisUpdateMillis: Int64, nextUpdateMillis: Int64, der: String) {
+        /// The CRL, DER (base64 on the wire).
+        public var der: [UInt8]
+        public init(number: Int64, thisUpdateMillis: Int64, nextUpdateMillis: Int64, der: [UInt8]) {
             self.number = number
             self.thisUpdateMillis = thisUpdateMillis
             self.nextUpdateMillis = nextUpdateMillis
             self.der = der
+        }
+
+        private enum CodingKeys: String, CodingKey { case number, thisUpdateMillis, nextUpdateMillis, der }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            number = try c.decode(Int64.self, forKey: .number)
+            thisUpdateMillis = try c.decode(Int64.self, forKey: .thisUpdateMillis)
+            nextUpdateMillis = try c.decode(Int64.self, forKey: .nextUpdateMillis)
+            guard let bytes = Data(base64Encoded: try c.decode(String.self, forKey: .der)), !bytes.isEmpty else {
+                throw DecodingError.dataCorruptedError(forKey: .der, in: c, debugDescription: "CRL is not base64")
+            }
+            der = Array(bytes)
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(number, forKey: .number)
+            try c.encode(thisUpdateMillis, forKey: .thisUpdateMillis)
+            try c.encode(nextUpdateMillis, forKey: .nextUpdateMillis)
+            try c.encode(Data(der).base64EncodedString(), forKey: .der)
         }
     }
 
@@ -122,7 +231,7 @@ public enum LogChange: Sendable, Equatable {
         }
     }
 
-    /// Canonical JSON (sorted keys) of the change.
+    /// Canonical JSON (sorted keys) of the change: the bytes the log signs.
     public func encodedPayload() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -159,5 +268,53 @@ public enum LogChange: Sendable, Equatable {
         } catch {
             throw LogError(.malformedPayload, seq: 0, "payload is not a valid \(kind.rawValue) change")
         }
+    }
+
+    /// Applies the change through `applier`: the one switch over change kinds that every store of state uses.
+    public func apply(to applier: some LogApplier, at entry: LogEntry) throws {
+        switch self {
+        case .keyTablesCreated(let v): try applier.apply(v, at: entry)
+        case .authorityInstalled(let v): try applier.apply(v, at: entry)
+        case .deviceProvisioned(let v): try applier.apply(v, at: entry)
+        case .deviceRevoked(let v): try applier.apply(v, at: entry)
+        case .deviceReinstated(let v): try applier.apply(v, at: entry)
+        case .apiKeyCreated(let v): try applier.apply(v, at: entry)
+        case .apiKeyRevoked(let v): try applier.apply(v, at: entry)
+        case .keyTableRetired(let v): try applier.apply(v, at: entry)
+        case .crlIssued(let v): try applier.apply(v, at: entry)
+        }
+    }
+
+    /// What the audit trail says about the change; nil for changes that are not actions
+    /// (a CRL re-issued as a consequence of a revocation or by the schedule).
+    public var audit: AuditDescription? {
+        switch self {
+        case .keyTablesCreated(let v):
+            let ids = v.tables.map(\.id)
+            return .init(action: "key_tables.create",
+                         target: ids.count == 1 ? "key table \(ids[0])" : "\(ids.count) key tables (\(ids.min() ?? 0)-\(ids.max() ?? 0))")
+        case .authorityInstalled: return .init(action: "authority.install", target: "root and intermediate CA certificates")
+        case .deviceProvisioned(let d): return .init(action: "device.provision", target: d.serial)
+        case .deviceRevoked(let r): return .init(action: "device.revoke", target: r.serial, detail: r.reason)
+        case .deviceReinstated(let r): return .init(action: "device.reinstate", target: r.serial)
+        case .apiKeyCreated(let k): return .init(action: "api_key.create", target: "api key #\(k.id) '\(k.name)'", detail: "role \(k.role.rawValue)")
+        case .apiKeyRevoked(let k): return .init(action: "api_key.revoke", target: "api key #\(k.id)")
+        case .keyTableRetired(let r):
+            let at = Date(timeIntervalSince1970: Double(r.effectiveMillis) / 1000)
+            return .init(action: "key_table.retire", target: "key table \(r.id)", detail: "tokens fail from \(at.ISO8601Format())")
+        case .crlIssued: return nil
+        }
+    }
+}
+
+/// One audit row's description of a change: action, target and detail (never a secret).
+public struct AuditDescription: Sendable, Equatable {
+    public var action: String
+    public var target: String?
+    public var detail: String?
+    public init(action: String, target: String? = nil, detail: String? = nil) {
+        self.action = action
+        self.target = target
+        self.detail = detail
     }
 }

@@ -1,7 +1,11 @@
+import API
 import ArgumentParser
 import Core
 import Crypto
 import Foundation
+import NodeServices
+import Replication
+import Storage
 
 /// `sma-node camera-token`: acts as a camera. Reads a provisioning file and prints a `/validate` body.
 struct CameraTokenCommand: AsyncParsableCommand {

@@ -1,7 +1,11 @@
+import API
 import ArgumentParser
+import Core
 import Foundation
 import NIOPosix
+import NodeServices
 import Replication
+import Storage
 
 /// Where and as whom client commands talk to a running node.
 struct ClientOptions: ParsableArguments {

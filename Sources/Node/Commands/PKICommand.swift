@@ -1,7 +1,11 @@
+import API
 import ArgumentParser
 import Core
 import Crypto
 import Foundation
+import NodeServices
+import Replication
+import Storage
 import SwiftASN1
 import X509
 

@@ -1,11 +1,15 @@
+import API
 import ArgumentParser
 import Core
 import Foundation
 import Logging
 import NIOPosix
-import ServiceLifecycle
-import UnixSignals
+import NodeServices
+import Replication
 import SMAPostgres
+import ServiceLifecycle
+import Storage
+import UnixSignals
 
 /// `sma-node`: the SMA cluster node and its operator commands.
 @main

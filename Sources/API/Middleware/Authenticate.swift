@@ -1,0 +1,65 @@
+package import Core
+package import Foundation
+package import Hummingbird
+package import Logging
+package import NodeServices
+package import Prometheus
+
+/// Authentication as middleware: the bearer API key must be known and hold `role`; `anonymousOK` admits keyless
+/// callers as validators when `anonymous_validation` is on. Then the caller's rate limit (per key, or per client
+/// address when anonymous; `write` selects the write limiter). The principal is put in the request context.
+package struct Authenticate: RouterMiddleware {
+    package typealias Context = SMARequestContext
+    let api: APIServer
+    let role: Role
+    let anonymousOK: Bool
+    let write: Bool
+
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.principal = try api.authorize(request, context, role, anonymousOK: anonymousOK, write: write)
+        return try await next(request, context)
+    }
+}
+
+extension APIServer {
+    /// Authenticates the bearer key and checks its role; `anonymousOK` admits keyless callers as validators.
+    func authorize(_ request: Request, _ context: SMARequestContext, _ role: Role, anonymousOK: Bool = false, write: Bool = false) throws -> Principal {
+        let principal: Principal
+        if let header = request.headers[.authorization] {
+            guard header.hasPrefix("Bearer "), let p = state.apiKeys.authenticate(String(header.dropFirst(7))) else {
+                if !state.isReady {
+                    // A node still catching up may not know a key created recently: not the caller's fault.
+                    var e = APIError(.serviceUnavailable, code: "not_ready", "this node is still catching up with the cluster; retry shortly")
+                    e.headers[.retryAfter] = "1"
+                    throw e
+                }
+                metrics.authFailures.increment()
+                var e = APIError(.unauthorized, code: "unauthorized", "API key is not valid")
+                e.headers[.wwwAuthenticate] = "Bearer"
+                throw e
+            }
+            principal = p
+        } else if anonymousOK && config.anonymousValidation {
+            principal = .anonymous
+        } else {
+            metrics.authFailures.increment()
+            var e = APIError(.unauthorized, code: "unauthorized", "missing `Authorization: Bearer <api key>` header")
+            e.headers[.wwwAuthenticate] = "Bearer"
+            throw e
+        }
+        guard principal.role.permits(role) else {
+            metrics.authFailures.increment()
+            throw APIError(.forbidden, code: "forbidden", "this API key's role (\(principal.role.rawValue)) may not call this endpoint")
+        }
+        let bucketKey: RateLimiter.Key = principal.keyID == 0 ? .address(context.remoteAddress) : .apiKey(principal.keyID)
+        guard (write ? writeLimiter : limiter).allow(bucketKey) else {
+            metrics.rateLimited.increment()
+            var e = APIError(.tooManyRequests, code: "rate_limited", "too many requests for this caller; slow down")
+            e.headers[.retryAfter] = "1"
+            throw e
+        }
+        return principal
+    }
+
+}

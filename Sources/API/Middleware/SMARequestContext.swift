@@ -1,0 +1,47 @@
+package import Core
+package import NodeServices
+package import Replication
+package import Hummingbird
+package import Foundation
+package import Logging
+package import NIOCore
+
+/// Per-request context: the authenticated caller and where the request came from.
+package struct SMARequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
+    package var principal: Principal?
+    package let remoteAddress: String
+    /// The connection (the peer listener reads the caller's certificate from it); nil in router tests.
+    package let channel: (any Channel)?
+    /// For a write forwarded by another node over the mutual-TLS peer channel: the original client's address
+    /// and the node that received it. Set only on the peer listener (`PeerOriginMiddleware`), never from
+    /// headers on the public port.
+    package var origin: RequestOrigin?
+    /// On the peer listener: the calling node's id, from its verified certificate (`PeerIdentityMiddleware`).
+    package var peerID: String?
+
+    package struct RequestOrigin: Sendable, Equatable {
+        package var clientAddress: String
+        package var nodeID: String
+    }
+
+    /// The client address and receiving node an audit row records.
+    package var auditOrigin: (clientAddress: String, nodeID: String?) {
+        origin.map { ($0.clientAddress, $0.nodeID) } ?? (remoteAddress, nil)
+    }
+
+    package init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        channel = source.channel
+    }
+
+    /// Bodies are collected by the handlers with their own limits (`APIServer.body`).
+    package var maxUploadSize: Int { 16 * 1024 * 1024 }
+
+    /// The caller that `Authenticate` admitted (routes without authentication have none).
+    package func authenticatedPrincipal() throws -> Principal {
+        guard let principal else { throw NodeError(.internal, "route is missing its authentication middleware") }
+        return principal
+    }
+}

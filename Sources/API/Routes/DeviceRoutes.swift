@@ -1,0 +1,133 @@
+package import Core
+package import NodeServices
+package import Replication
+package import Hummingbird
+package import Foundation
+package import Logging
+package import NIOCore
+
+extension APIServer {
+    /// `/api/v1/devices`: provisioning (provisioners), look-up (provisioners), listing, revocation and
+    /// reinstatement (admins).
+    func deviceRoutes() -> RouteCollection<SMARequestContext> {
+        let routes = RouteCollection(context: SMARequestContext.self)
+        routes.group().add(middleware: authenticate(.provisioner, write: true))
+            .post("/provision", use: provision)
+            .post("/provision/bulk", use: provisionBulk)
+        routes.group().add(middleware: authenticate(.provisioner))
+            .get("/{serial}", use: getDevice)
+        routes.group().add(middleware: authenticate(.admin))
+            .get("", use: listDevices)
+        routes.group().add(middleware: authenticate(.admin, write: true))
+            .post("/{serial}/revoke", use: revoke)
+            .post("/{serial}/reinstate", use: reinstate)
+        return routes
+    }
+
+    /// `POST /api/v1/devices/provision` -> 201 with the provisioning file.
+    @Sendable package func provision(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let principal = try context.authenticatedPrincipal()
+        let bytes = try await request.body.collect(upTo: config.maxBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
+        let body = try Self.decode(ProvisionRequest.self, from: bytes)
+        let (file, seq) = try await writer.provision(body, actor: auditActor(principal, context))
+        context.logger.info("device provisioned", metadata: ["device.serial": "\(file.device_serial)", "log.seq": "\(seq)"])
+        return try json(file, status: .created, seq: seq)
+    }
+
+    package struct BulkRequest: Decodable { var devices: [ProvisionRequest] }
+    package struct BulkResponse: Encodable { var devices: [ProvisionResponse] }
+
+    /// `POST /api/v1/devices/provision/bulk`: one transaction for the whole batch.
+    @Sendable package func provisionBulk(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let principal = try context.authenticatedPrincipal()
+        let bytes = try await request.body.collect(upTo: config.maxBulkBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
+        let body = try Self.decode(BulkRequest.self, from: bytes)
+        guard !body.devices.isEmpty else { throw InputError(field: "devices", "must hold at least one device") }
+        guard body.devices.count <= config.maxBatchItems else {
+            throw InputError(field: "devices", "at most \(config.maxBatchItems) devices per batch")
+        }
+        let (files, seq) = try await writer.provision(bulk: body.devices, actor: auditActor(principal, context))
+        context.logger.info("devices provisioned in bulk", metadata: ["devices.count": "\(files.count)", "log.seq": "\(seq)"])
+        return try json(BulkResponse(devices: files), status: .created, seq: seq)
+    }
+
+    /// `GET /api/v1/devices/{serial}` (no secrets).
+    @Sendable package func getDevice(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try await awaitMinSeq(request)
+        let serial = try Self.serial(context)
+        guard let d = try await store.device(serial: serial) else {
+            throw NodeError(.notFound, "no device with this serial")
+        }
+        return try json(d)
+    }
+
+    package struct DevicePage: Encodable {
+        package var devices: [DeviceDetails]
+        package var next_after: String?
+    }
+
+    /// A path or query value that will reach PostgreSQL as text: PostgreSQL text cannot hold NUL,
+    /// so a value with one is the caller's mistake (422), not a database error.
+    package static func text(_ value: String?, field: String) throws -> String? {
+        guard let value else { return nil }
+        guard !value.utf8.contains(0) else { throw InputError(field: field, "must not contain NUL characters") }
+        guard value.utf8.count <= 1024 else { throw InputError(field: field, "must be at most 1024 bytes") }
+        return value
+    }
+
+    /// A `limit` query value: 1 to 1000, default 100 (every paged route).
+    package static func pageLimit(_ raw: String?) throws -> Int {
+        guard let raw else { return 100 }
+        guard let l = Int(raw), (1...1000).contains(l) else { throw InputError(field: "limit", "must be an integer from 1 to 1000") }
+        return l
+    }
+
+    /// The `{serial}` path parameter, percent-decoded (the router hands it over as sent: `CAM%200001`).
+    package static func serial(_ context: SMARequestContext) throws -> String {
+        let raw = try context.parameters.require("serial")
+        return try text(raw.removingPercentEncoding ?? raw, field: "serial")!
+    }
+
+    /// `GET /api/v1/devices?family=&after=&limit=` (admin; keyset paging by serial).
+    @Sendable package func listDevices(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try await awaitMinSeq(request)
+        let q = request.uri.queryParameters
+        let family = try Self.text(q.get("family"), field: "family")
+        let after = try Self.text(q.get("after"), field: "after")
+        let limit = try Self.pageLimit(q.get("limit"))
+        let page = try await store.devices(family: family, after: after, limit: limit)
+        return try json(DevicePage(devices: page, next_after: page.count == limit ? page.last?.device_serial : nil))
+    }
+
+    package struct RevokeRequest: Decodable { var reason: String? }
+    package struct DeviceStatus: Encodable {
+        package var device_serial: String
+        package var revoked: Bool
+        package var changed: Bool
+    }
+
+    /// `POST /api/v1/devices/{serial}/revoke` (admin). Idempotent.
+    @Sendable package func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let principal = try context.authenticatedPrincipal()
+        let serial = try Self.serial(context)
+        let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
+        let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
+        let seq = try await writer.revoke(serial: serial, reason: reason, actor: auditActor(principal, context))
+        context.logger.notice("device revoked", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
+        return try json(DeviceStatus(device_serial: serial, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
+    }
+
+    /// `POST /api/v1/devices/{serial}/reinstate` (admin). Idempotent.
+    @Sendable package func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let principal = try context.authenticatedPrincipal()
+        let serial = try Self.serial(context)
+        let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
+        let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
+        context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
+        return try json(DeviceStatus(device_serial: serial, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
+    }
+}

@@ -1,0 +1,145 @@
+package import Core
+package import NodeServices
+package import Replication
+package import Hummingbird
+package import Foundation
+package import HTTPTypes
+package import Logging
+package import NIOCore
+
+/// Operators' routes: key-table compromise tooling, the audit trail, the certificate revocation list.
+extension APIServer {
+    /// `/api/v1/key-tables` (admins): list, devices holding a table, retire.
+    func keyTableRoutes() -> RouteCollection<SMARequestContext> {
+        let routes = RouteCollection(context: SMARequestContext.self)
+        routes.group().add(middleware: authenticate(.admin))
+            .get("", use: listKeyTables)
+            .get("/{id}/devices", use: keyTableDevices)
+        routes.group().add(middleware: authenticate(.admin, write: true))
+            .post("/{id}/retire", use: retireKeyTable)
+        return routes
+    }
+
+    /// `GET /api/v1/audit` (admins) and `GET /api/v1/crl` (public: CRLs are published).
+    func auditRoutes() -> RouteCollection<SMARequestContext> {
+        let routes = RouteCollection(context: SMARequestContext.self)
+        routes.get("/crl", use: crl)
+        routes.group().add(middleware: authenticate(.admin))
+            .get("/audit", use: audit)
+        return routes
+    }
+
+    // MARK: key tables
+
+    package struct KeyTableList: Encodable {
+        package var key_tables: [KeyTableInfo]
+    }
+
+    /// `GET /api/v1/key-tables` (admin): every table, its state, retire time and device count.
+    @Sendable package func listKeyTables(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try await awaitMinSeq(request)
+        let tables = try await store.keyTables()
+        return try json(KeyTableList(key_tables: tables))
+    }
+
+    /// The `{id}` path parameter: a key table id.
+    package func tableID(_ context: SMARequestContext) throws -> Int {
+        guard let id = Int(try context.parameters.require("id")), id >= 0 else {
+            throw InputError(field: "id", "must be a non-negative integer (a key table id)")
+        }
+        return id
+    }
+
+    /// `GET /api/v1/key-tables/{id}/devices?after=&limit=` (admin): the devices holding a table, by serial.
+    @Sendable package func keyTableDevices(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try await awaitMinSeq(request)
+        let id = try tableID(context)
+        let q = request.uri.queryParameters
+        let after = try Self.text(q.get("after"), field: "after")
+        let limit = try Self.pageLimit(q.get("limit"))
+        let page = try await store.devices(holdingTable: id, after: after, limit: limit)
+        guard let page else { throw NodeError(.notFound, "no key table with this id") }
+        return try json(DevicePage(devices: page, next_after: page.count == limit ? page.last?.device_serial : nil))
+    }
+
+    package struct RetireRequest: Decodable { var grace_seconds: Int? }
+    package struct RetireResponse: Encodable {
+        package var id: Int
+        /// `retiring` (grace running) or `retired` (grace 0).
+        package var state: String
+        package var retire_at: String
+    }
+
+    /// `POST /api/v1/key-tables/{id}/retire` (admin): no new assignments; tokens FAIL after the grace.
+    @Sendable package func retireKeyTable(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let principal = try context.authenticatedPrincipal()
+        let id = try tableID(context)
+        let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
+        let grace = buffer.readableBytes == 0 ? nil : try Self.decode(RetireRequest.self, from: buffer).grace_seconds
+        let seconds = grace ?? config.keyTableRetireGraceSeconds
+        guard (0...NodeConfiguration.maxRetireGraceSeconds).contains(seconds) else {
+            throw InputError(field: "grace_seconds", "must be an integer from 0 to \(NodeConfiguration.maxRetireGraceSeconds)")
+        }
+        let (effective, seq) = try await writer.retireTable(id, graceSeconds: seconds, actor: auditActor(principal, context))
+        context.logger.notice("key table retired", metadata: ["key_table.id": "\(id)", "key_table.grace_seconds": "\(seconds)",
+                                                             "api_key.name": "\(principal.name)", "log.seq": "\(seq)"])
+        let at = Date(timeIntervalSince1970: Double(effective) / 1000)
+        return try json(RetireResponse(id: id, state: seconds == 0 ? "retired" : "retiring", retire_at: Self.iso(at)), seq: seq)
+    }
+
+    package static func iso(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    // MARK: audit trail
+
+    package struct AuditPage: Encodable {
+        package var entries: [AuditRecord]
+        package var next_after: Int64?
+    }
+
+    /// `GET /api/v1/audit?after=&limit=&order=` (admin). The trail lives in the write region's database:
+    /// leader-eligible nodes read it there; other nodes forward the request to the leader.
+    @Sendable package func audit(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let q = request.uri.queryParameters
+        var after: Int64?
+        if let raw = q.get("after") {
+            guard let a = Int64(raw), a >= 0 else { throw InputError(field: "after", "must be a non-negative integer (an audit id)") }
+            after = a
+        }
+        let limit = try Self.pageLimit(q.get("limit"))
+        let order = q.get("order") ?? "asc"
+        guard order == "asc" || order == "desc" else { throw InputError(field: "order", "must be asc (oldest first) or desc (newest first)") }
+        guard config.role == .leaderEligible else {
+            return try await forwardToLeader(request, body: ByteBuffer(), context: context)
+        }
+        let newestFirst = order == "desc", cursor = after
+        let page = try await store.audit(after: cursor, limit: limit, newestFirst: newestFirst)
+        return try json(AuditPage(entries: page, next_after: page.count == limit ? page.last?.id : nil))
+    }
+
+    // MARK: CRL
+
+    package static let crlNumberHeader = HTTPField.Name("X-SMA-CRL-Number")!
+
+    /// `GET /api/v1/crl[?format=pem]` (no authentication: CRLs are public): the latest CRL from memory.
+    @Sendable package func crl(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let format = request.uri.queryParameters.get("format") ?? "der"
+        guard format == "der" || format == "pem" else { throw InputError(field: "format", "must be der or pem") }
+        try await awaitMinSeq(request)
+        guard let crl = state.crl else {
+            var e = APIError(.serviceUnavailable, code: "not_ready", "no certificate revocation list has been issued yet; retry shortly")
+            e.headers[.retryAfter] = "1"
+            throw e
+        }
+        var headers: HTTPFields = [Self.crlNumberHeader: String(crl.number),
+                                   .cacheControl: "public, max-age=60"]
+        if format == "pem" {
+            headers[.contentType] = "application/x-pem-file"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: crl.pem)))
+        }
+        headers[.contentType] = "application/pkix-crl"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: crl.der)))
+    }
+}

@@ -1,0 +1,82 @@
+package import Core
+package import Foundation
+package import Hummingbird
+package import Logging
+package import NIOCore
+package import NIOSSL
+package import NodeServices
+package import Prometheus
+package import Replication
+package import SwiftASN1
+package import X509
+
+/// The peer listener's replication routes (`/peer/v1/*`, mutual TLS only: the handshake already verified the
+/// caller's certificate against the cluster CA). Thin HTTP bindings of `PeerEndpoint`: bodies are bounded and
+/// decoded here, so malformed input is the caller's error (4xx), never a 500.
+package struct PeerRoutes: Sendable {
+    package let endpoint: PeerEndpoint
+
+    package init(endpoint: PeerEndpoint) { self.endpoint = endpoint }
+
+    /// Largest pushed log batch and gossip envelope accepted.
+    static let maxPushBytes = 64 << 20
+    static let maxGossipBytes = 4 << 20
+
+    func routes() -> RouteCollection<SMARequestContext> {
+        let routes = RouteCollection(context: SMARequestContext.self)
+        routes.add(middleware: PeerIdentityMiddleware())
+        routes.get("/log", use: log)
+        routes.post("/log", use: push)
+        routes.post("/gossip", use: gossip)
+        routes.get("/status", use: status)
+        return routes
+    }
+
+    @Sendable func status(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try Self.json(endpoint.status())
+    }
+
+    @Sendable func log(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let q = request.uri.queryParameters
+        guard let after = q.get("after", as: Int64.self), after >= 0 else { throw InputError(field: "after", "must be a non-negative integer") }
+        var limit = 1000
+        if let raw = q.get("limit") {
+            guard let l = Int(raw), l >= 1 else { throw InputError(field: "limit", "must be a positive integer") }
+            limit = l
+        }
+        return try Self.json(try await endpoint.logPage(after: after, limit: limit))
+    }
+
+    @Sendable func push(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let batch = try APIServer.decode(LogBatch.self, from: try await request.body.collect(upTo: Self.maxPushBytes))
+        return try Self.json(try await endpoint.receive(batch, from: context.peerID ?? "unknown"))
+    }
+
+    @Sendable func gossip(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.body.collect(upTo: Self.maxGossipBytes))
+        return try Self.json(endpoint.gossip(envelope))
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try APIServer.encoder.encode(value))))
+    }
+
+    /// The calling node's id: the common name of its verified certificate.
+    static func peerID(_ context: SMARequestContext) async -> String? {
+        guard let channel = context.channel,
+              let cert = try? await channel.nioSSL_peerCertificate().get(),
+              let parsed = try? Certificate(derEncoded: cert.toDERBytes()) else { return nil }
+        return ClusterPKI.commonName(of: parsed)
+    }
+}
+
+/// On the peer listener: puts the caller's node id (its certificate's common name) in the request context.
+struct PeerIdentityMiddleware: RouterMiddleware {
+    typealias Context = SMARequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.peerID = await PeerRoutes.peerID(context)
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,118 @@
+package import Core
+package import NodeServices
+package import Replication
+package import Hummingbird
+package import Foundation
+package import Logging
+package import NIOCore
+package import Prometheus
+
+extension APIServer {
+    /// `POST /validate` and `POST /v1/validate/batch` (validators, or anyone when `anonymous_validation` is on),
+    /// `POST /validate-cert` (validators).
+    func validationRoutes() -> RouteCollection<SMARequestContext> {
+        let routes = RouteCollection(context: SMARequestContext.self)
+        routes.group().add(middleware: authenticate(.validator, anonymousOK: true))
+            .post("/validate", use: validate)
+            .post("/v1/validate/batch", use: validateBatch)
+        routes.group().add(middleware: authenticate(.validator))
+            .post("/validate-cert", use: validateCertificate)
+        return routes
+    }
+
+    /// `POST /validate`: the aggregators' call (DESIGN §1).
+    @Sendable package func validate(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try await awaitMinSeq(request)
+        let body = try await body(request, ValidationRequest.self, limit: config.maxBodyBytes)
+        let token = try body.camera_token.cameraToken(tableCount: tableLimit)
+        let start = ContinuousClock.now
+        let outcome = state.registry.validate(token)
+        metrics.validationLatency.record(start.duration(to: .now))
+        metrics.record(outcome)
+        return Self.validationAnswer(outcome)
+    }
+
+    /// The few possible `/validate` answers, encoded once.
+    package static let encodedAnswers: [ValidationOutcome: ByteBuffer] = {
+        var answers: [ValidationOutcome: ByteBuffer] = [:]
+        for outcome in [ValidationOutcome.pass] + FailureReason.allCases.map(ValidationOutcome.fail) {
+            answers[outcome] = ByteBuffer(bytes: try! APIServer.encoder.encode(ValidationResponse(outcome)))
+        }
+        return answers
+    }()
+
+    package static func validationAnswer(_ outcome: ValidationOutcome) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: encodedAnswers[outcome]!))
+    }
+
+    /// Table ids accepted on the wire: the installed tables (or the protocol default before keys load).
+    package var tableLimit: Int {
+        let n = state.registry.keyTableCount
+        return n > 0 ? n : BirthmarkProtocol.defaultTableCount
+    }
+
+    package struct BatchRequest: Decodable { var tokens: [ValidationRequest.Token] }
+    package struct BatchResponse: Encodable { var results: [ValidationResponse] }
+
+    /// `POST /v1/validate/batch`: many tokens, one answer each, in order.
+    @Sendable package func validateBatch(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try await awaitMinSeq(request)
+        let body = try await body(request, BatchRequest.self, limit: config.maxBulkBodyBytes)
+        guard body.tokens.count <= config.maxBatchItems else {
+            throw InputError(field: "tokens", "at most \(config.maxBatchItems) tokens per batch")
+        }
+        let limit = tableLimit
+        var tokens: [CameraToken] = []
+        tokens.reserveCapacity(body.tokens.count)
+        for (i, t) in body.tokens.enumerated() { tokens.append(try t.cameraToken(tableCount: limit, prefix: "tokens[\(i)]")) }
+        let outcomes = state.registry.validate(tokens)
+        metrics.record(outcomes)
+        return try json(BatchResponse(results: outcomes.map(ValidationResponse.init)))
+    }
+
+    package struct CertificateRequest: Decodable {
+        package var camera_cert: String
+        package var image_hash: String
+        package var timestamp: Int64
+        package var gps_hash: String?
+        package var bundle_signature: String
+    }
+
+    /// `POST /validate-cert`: a camera certificate plus a signature over the image hash.
+    @Sendable package func validateCertificate(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try await awaitMinSeq(request)
+        let body = try await body(request, CertificateRequest.self, limit: config.maxBodyBytes)
+        guard body.image_hash.utf8.count == 64, Hex.decode(body.image_hash) != nil else {
+            throw InputError(field: "image_hash", "must be 64 hex digits")
+        }
+        if let g = body.gps_hash, g.utf8.count != 64 || Hex.decode(g) == nil {
+            throw InputError(field: "gps_hash", "must be 64 hex digits")
+        }
+        guard let signature = Data(base64Encoded: body.bundle_signature) else {
+            throw InputError(field: "bundle_signature", "must be base64 (DER ECDSA signature)")
+        }
+        let bundle = CertificateBundle(cameraCertificate: body.camera_cert, imageHash: body.image_hash, timestamp: body.timestamp,
+                                       gpsHash: body.gps_hash, signature: Array(signature))
+        guard bundle.parsedCertificate() != nil else {
+            throw InputError(field: "camera_cert", "must be base64 of a PEM X.509 certificate")
+        }
+        let outcome: ValidationOutcome
+        if let ca = state.authorityCertificates {
+            switch bundle.verify(intermediate: ca.intermediate, now: Date()) {
+            case .failure(let reason): outcome = .fail(reason)
+            case .success(let serial):
+                if let device = state.registry.device(serial: serial) {
+                    outcome = device.revoked ? .fail(.revoked) : .pass
+                    state.registry.countValidation(serial: serial)
+                } else {
+                    outcome = .fail(.unknownDevice)
+                }
+            }
+        } else {
+            outcome = .fail(.certificateUntrusted)
+        }
+        metrics.record(outcome)
+        let message = outcome == .pass ? "Certificate bundle is valid: device is provisioned and not revoked" : outcome.message
+        return try json(ValidationResponse(valid: outcome.isValid, message: message))
+    }
+}

@@ -1,0 +1,63 @@
+package import Core
+package import NodeServices
+package import Replication
+package import Hummingbird
+package import Foundation
+package import HTTPTypes
+package import Logging
+package import NIOCore
+package import Prometheus
+
+/// The one place errors become HTTP answers: status + `{"error": {code, message, field}}`.
+///
+/// Messages are written for the caller and never contain tokens, NUC hashes, keys or SQL.
+package struct APIError: HTTPResponseError {
+    package var status: HTTPResponse.Status
+    package var code: String
+    package var message: String
+    package var field: String?
+    package var headers: HTTPFields = [:]
+
+    package init(_ status: HTTPResponse.Status, code: String, _ message: String, field: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    private struct Body: Encodable {
+        struct Inner: Encodable {
+            package var code: String
+            package var message: String
+            package var field: String?
+        }
+        var error: Inner
+        /// FastAPI-style summary for older clients.
+        var detail: String
+    }
+
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
+        let detail = field.map { "\($0): \(message)" } ?? message
+        let data = try APIServer.encoder.encode(Body(error: .init(code: code, message: message, field: field), detail: detail))
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    package static func from(_ error: InputError) -> APIError {
+        APIError(.unprocessableContent, code: "invalid_input", error.problem, field: error.field)
+    }
+
+    package static func from(_ error: NodeError) -> APIError {
+        switch error.code {
+        case .invalidInput: return APIError(.unprocessableContent, code: "invalid_input", error.reason, field: error.field)
+        case .conflict: return APIError(.conflict, code: "conflict", error.reason, field: error.field)
+        case .notFound: return APIError(.notFound, code: "not_found", error.reason)
+        case .notLeader, .unavailable, .notReady:
+            var e = APIError(.serviceUnavailable, code: error.code.description, error.reason)
+            e.headers[.retryAfter] = "1"
+            return e
+        default: return APIError(.internalServerError, code: "internal", "internal error")
+        }
+    }
+}

@@ -1,0 +1,110 @@
+package import Core
+package import Foundation
+package import Logging
+package import Synchronization
+
+/// This node's abuse detection state: its own sliding-window counts (drained from the registry's
+/// per-device counters) and the cluster-wide `AbuseLedger` fed by gossip. The shell around the pure
+/// `SlidingWindowCounts` and `AbuseLedger`; `AbuseService` drives it, the gossip loop exchanges reports.
+package final class AbuseMonitor: Sendable {
+    package let nodeID: String
+    package let incarnation: UInt64
+    package let thresholds: AbuseThresholds
+    /// Window geometry: `buckets` buckets of `bucketSeconds` (24 x 1 h).
+    package let buckets: Int
+    package let bucketSeconds: Int64
+    /// Our report is re-issued at least this often even when unchanged, so peers do not expire it.
+    package static let refreshMillis: Int64 = 10 * 60 * 1000
+    private let registry: Registry
+
+    private struct Inner {
+        var window: SlidingWindowCounts
+        var ledger: AbuseLedger
+        var version: UInt64 = 0
+        var lastCounts: [String: UInt32] = [:]
+        var lastGeneratedMillis: Int64 = 0
+    }
+    private let inner: Mutex<Inner>
+
+    package init(nodeID: String, incarnation: UInt64, thresholds: AbuseThresholds, registry: Registry,
+         buckets: Int = 24, bucketSeconds: Int64 = 3600, nowMillis: Int64 = AbuseMonitor.nowMillis()) {
+        self.nodeID = nodeID
+        self.incarnation = incarnation
+        self.thresholds = thresholds
+        self.registry = registry
+        self.buckets = buckets
+        self.bucketSeconds = bucketSeconds
+        inner = Mutex(Inner(window: SlidingWindowCounts(buckets: buckets, bucketSeconds: bucketSeconds, floor: thresholds.reportFloor,
+                                                        now: nowMillis / 1000),
+                            ledger: AbuseLedger(me: nodeID, thresholds: thresholds, windowMillis: Int64(buckets) * bucketSeconds * 1000)))
+    }
+
+    package static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    package var enabled: Bool { thresholds.enabled }
+    package var windowHours: Double { Double(Int64(buckets) * bucketSeconds) / 3600 }
+    package var windowMillis: Int64 { Int64(buckets) * bucketSeconds * 1000 }
+
+    /// Moves the validations counted since the last tick into our window and refreshes our own report.
+    /// `appliedSeq` must be read before the call (the report says which reinstatements it reflects).
+    package func tick(appliedSeq: Int64, nowMillis: Int64 = AbuseMonitor.nowMillis()) {
+        guard enabled else { return }
+        inner.withLock { s in
+            // Drained under our lock, so a concurrent reinstatement cannot slip between drain and add.
+            let drained = registry.drainValidationCounts()
+            s.window.add(drained, now: nowMillis / 1000)
+            let heavy = s.window.heavyHitters(limit: AbuseLedger.maxEntriesPerReport)
+            let serials = registry.serials(slots: heavy.map(\.slot))
+            var counts: [String: UInt32] = [:]
+            for (i, h) in heavy.enumerated() { if let serial = serials[i] { counts[serial] = h.count } }
+            if s.version == 0 || counts != s.lastCounts || nowMillis - s.lastGeneratedMillis >= Self.refreshMillis {
+                s.version += 1
+                s.lastCounts = counts
+                s.lastGeneratedMillis = nowMillis
+                s.ledger.setOwn(AbuseReport(node: nodeID, incarnation: incarnation, version: s.version, generatedAtMillis: nowMillis,
+                                            appliedSeq: appliedSeq, counts: counts))
+            }
+        }
+    }
+
+    /// Every report we hold (a gossip request carries them all).
+    package func gossipReports() -> [AbuseReport] {
+        guard enabled else { return [] }
+        return inner.withLock { $0.ledger.allReports }
+    }
+
+    /// Merges reports from a peer; returns the ones we hold that the peer lacks or has older (the gossip answer).
+    @discardableResult
+    package func exchange(_ theirs: [AbuseReport], nowMillis: Int64 = AbuseMonitor.nowMillis()) -> [AbuseReport] {
+        guard enabled else { return [] }
+        return inner.withLock { s in
+            s.ledger.merge(theirs, myIncarnation: incarnation, nowMillis: nowMillis)
+            return s.ledger.reports(newerThan: theirs)
+        }
+    }
+
+    /// A reinstatement was applied (log entry `seq`): the device starts a new window here and in the cluster-wide sum.
+    package func deviceReinstated(serial: String, seq: Int64, nowMillis: Int64 = AbuseMonitor.nowMillis()) {
+        guard enabled else { return }
+        inner.withLock { s in
+            if let slot = registry.resetValidationCount(serial: serial) { s.window.reset(slot: slot) }
+            s.ledger.deviceReinstated(serial: serial, seq: seq, nowMillis: nowMillis)
+        }
+    }
+
+    /// The leader's due warnings and revocations (empty elsewhere).
+    package func evaluate(isLeader: Bool, nowMillis: Int64 = AbuseMonitor.nowMillis()) -> [AbuseLedger.Action] {
+        guard enabled else { return [] }
+        return inner.withLock { s in
+            s.ledger.evaluate(nowMillis: nowMillis, isLeader: isLeader) { serial in registry.device(serial: serial)?.revoked }
+        }
+    }
+
+    /// Cluster-wide totals and the reports they come from (for `GET /api/v1/abuse`).
+    package func snapshot(nowMillis: Int64 = AbuseMonitor.nowMillis()) -> (totals: [AbuseLedger.DeviceTotal], reports: [AbuseReport]) {
+        inner.withLock { s in
+            s.ledger.expire(nowMillis: nowMillis)
+            return (Array(s.ledger.totals().values), s.ledger.allReports)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+package import Core
+package import Foundation
+package import Logging
+package import Prometheus
+package import ServiceLifecycle
+
+/// Drives abuse detection: every round it drains this node's validation counts into its window
+/// and, on the leader, logs warnings and revokes devices whose cluster-wide 24 h count crossed
+/// the thresholds (through the normal revocation path: a replicated log entry).
+package struct AbuseService: Service {
+    package let monitor: AbuseMonitor
+    package let state: NodeState
+    package let leadership: Leadership
+    package let devices: DeviceService?
+    package let metrics: NodeMetrics
+    package let interval: Duration
+    package let logger: Logger
+
+
+    package init(monitor: AbuseMonitor, state: NodeState, leadership: Leadership, devices: DeviceService?, metrics: NodeMetrics, interval: Duration, logger: Logger) {
+        self.monitor = monitor
+        self.state = state
+        self.leadership = leadership
+        self.devices = devices
+        self.metrics = metrics
+        self.interval = interval
+        self.logger = logger
+    }
+    package func run() async throws {
+        guard monitor.enabled else { return }
+        await repeatUntilShutdown {
+            await step()
+            return interval
+        }
+    }
+
+    /// One round: count, then act (leader only).
+    package func step() async {
+        monitor.tick(appliedSeq: state.applied)
+        let isLeader = leadership.isLeader && devices != nil
+        for action in monitor.evaluate(isLeader: isLeader) {
+            switch action {
+            case .warn(let serial, let count):
+                metrics.abuseWarnings.increment()
+                logger.warning("device exceeds the abuse warning threshold", metadata: [
+                    "device.serial": "\(serial)", "abuse.count": "\(count)", "abuse.warn_per_day": "\(monitor.thresholds.warnPerWindow)"])
+            case .revoke(let serial, let count):
+                guard let devices else { continue }
+                let reason = "abuse: \(Self.grouped(count)) validations in \(Self.hours(monitor.windowHours)) h"
+                do {
+                    if let seq = try await devices.revoke(serial: serial, reason: reason, actor: .abuseDetector(nodeID: monitor.nodeID)) {
+                        metrics.abuseRevocations.increment()
+                        logger.warning("device revoked for abuse", metadata: [
+                            "device.serial": "\(serial)", "abuse.count": "\(count)", "abuse.revoke_per_day": "\(monitor.thresholds.revokePerWindow)",
+                            "log.seq": "\(seq)"])
+                    }
+                } catch {
+                    logger.error("abuse revocation failed; it will be retried", metadata: ["device.serial": "\(serial)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// 10312 -> "10,312".
+    package static func grouped(_ n: UInt64) -> String {
+        let digits = Array(String(n))
+        var out = ""
+        for (i, d) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(d)
+        }
+        return out
+    }
+
+    package static func hours(_ h: Double) -> String {
+        h == h.rounded() ? String(Int(h)) : String(format: "%.2f", h)
+    }
+}

@@ -1,0 +1,210 @@
+package import Core
+package import Foundation
+package import Logging
+package import Prometheus
+package import Synchronization
+
+/// The node's Prometheus metrics (served at `/metrics`), named by Prometheus conventions: `sma_` prefix,
+/// `_total` counters, `_seconds` base units, variants as labels. Counters are created once, so the hot
+/// path only increments.
+package final class NodeMetrics: Sendable {
+    package let registry = PrometheusCollectorRegistry()
+    private let passes: Counter
+    private let failures: [FailureReason: Counter]
+    package let validationLatency: DurationHistogram
+    package let provisioned: Counter
+    package let revocations: Counter
+    package let reinstatements: Counter
+    package let appliedSeq: Gauge
+    package let leaseEpoch: Gauge
+    package let isLeader: Gauge
+    package let failovers: Counter
+    package let leaderChanges: Counter
+    package let devices: Gauge
+    package let lagEntries: Gauge
+    package let lagSeconds: Gauge
+    package let gossipRounds: Counter
+    package let gossipFailures: Counter
+    package let pullFailures: Counter
+    package let pushFailures: Counter
+    private let logRejections: Counter
+    private let logRejectionsConflict: Counter
+    private let logRejectionsMalformed: Counter
+    private let logRejectionsSignature: Counter
+    package let rateLimited: Counter
+    package let authFailures: Counter
+    package let clientErrors: Counter
+    package let serverErrors: Counter
+    package let abuseWarnings: Counter
+    package let abuseRevocations: Counter
+
+    /// PASS/FAIL totals for the status page's series: relaxed atomic adds next to the Prometheus counters
+    /// (which cannot be read back); sampled into `series` once a second off the request path.
+    private let passTotal = Atomic<Int64>(0)
+    private let failTotal = Atomic<Int64>(0)
+    private let sampled = Mutex<Sampled>(Sampled())
+    private struct Sampled {
+        var series = ValidationSeries(width: 10, capacity: 90)
+        var pass: Int64 = 0
+        var fail: Int64 = 0
+    }
+    /// HTTP latency histograms by (route, method, status), created on first use.
+    private let httpHistograms = Mutex<[HTTPKey: DurationHistogram]>([:])
+    private struct HTTPKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
+    /// The last leader this node knew (for `sma_leader_changes_total`).
+    private let lastLeader = Mutex<String?>(nil)
+    /// When this node last had applied everything it knew of (milliseconds since 1970), for the lag in seconds.
+    private let caughtUpAtMillis = Atomic<Int64>(Int64(Date().timeIntervalSince1970 * 1000))
+
+    package static let httpBuckets: [Duration] = [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+                                          .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                          .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)]
+
+    package init() {
+        let validations = Self.d("validations_total", "Token and certificate validations by result and reason")
+        passes = registry.makeCounter(descriptor: validations, labels: [("result", "pass"), ("reason", "valid")])
+        var f: [FailureReason: Counter] = [:]
+        for r in FailureReason.allCases {
+            f[r] = registry.makeCounter(descriptor: validations, labels: [("result", "fail"), ("reason", r.rawValue)])
+        }
+        failures = f
+        validationLatency = registry.makeDurationHistogram(descriptor: Self.d("validation_duration_seconds", "In-process validation time per request"), buckets: [.microseconds(5), .microseconds(20), .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25)])
+        provisioned = registry.makeCounter(descriptor: Self.d("devices_provisioned_total", "Devices provisioned through this node (as leader)"))
+        revocations = registry.makeCounter(descriptor: Self.d("device_revocations_total", "Revocations written through this node (as leader)"))
+        reinstatements = registry.makeCounter(descriptor: Self.d("device_reinstatements_total", "Reinstatements written through this node (as leader)"))
+        appliedSeq = registry.makeGauge(descriptor: Self.d("log_applied_seq", "Highest registration-log seq applied to this node's memory"))
+        leaseEpoch = registry.makeGauge(descriptor: Self.d("lease_epoch", "Leader lease epoch this node last took (0 if it never held the lease)"))
+        failovers = registry.makeCounter(descriptor: Self.d("lease_takeovers_total", "Times this node took the leader lease (a new epoch)"))
+        leaderChanges = registry.makeCounter(descriptor: Self.d("leader_changes_total", "Times the leader known to this node changed to another node (failovers)"))
+        isLeader = registry.makeGauge(descriptor: Self.d("is_leader", "1 when this node holds the leader lease"))
+        devices = registry.makeGauge(descriptor: Self.d("devices", "Devices in this node's memory"))
+        lagEntries = registry.makeGauge(descriptor: Self.d("replication_lag_entries", "Log entries known to exist in the cluster but not yet applied here"))
+        lagSeconds = registry.makeGauge(descriptor: Self.d("replication_lag_seconds", "How long this node has been behind the newest log entry it knows of (0 when caught up)"))
+        gossipRounds = registry.makeCounter(descriptor: Self.d("gossip_rounds_total", "Gossip rounds started"))
+        gossipFailures = registry.makeCounter(descriptor: Self.d("gossip_failures_total", "Gossip exchanges with a peer that failed"))
+        pullFailures = registry.makeCounter(descriptor: Self.d("log_pull_failures_total", "Anti-entropy log pulls from a peer that failed"))
+        pushFailures = registry.makeCounter(descriptor: Self.d("log_push_failures_total", "Log pushes to a peer that failed"))
+        let rejected = Self.d("log_entries_rejected_total", "Log entries refused")
+        logRejections = registry.makeCounter(descriptor: rejected, labels: [("reason", "gap")])
+        logRejectionsConflict = registry.makeCounter(descriptor: rejected, labels: [("reason", "conflict")])
+        logRejectionsMalformed = registry.makeCounter(descriptor: rejected, labels: [("reason", "malformed")])
+        logRejectionsSignature = registry.makeCounter(descriptor: rejected, labels: [("reason", "bad_signature")])
+        rateLimited = registry.makeCounter(descriptor: Self.d("http_rate_limited_total", "Requests refused with 429"))
+        authFailures = registry.makeCounter(descriptor: Self.d("http_auth_failures_total", "Requests refused with 401 or 403"))
+        clientErrors = registry.makeCounter(descriptor: Self.d("http_client_errors_total", "Requests answered 4xx"))
+        serverErrors = registry.makeCounter(descriptor: Self.d("http_server_errors_total", "Requests answered 5xx"))
+        abuseWarnings = registry.makeCounter(descriptor: Self.d("abuse_warnings_total", "Devices whose cluster-wide 24 h validation count crossed the warning threshold (counted by the leader)"))
+        abuseRevocations = registry.makeCounter(descriptor: Self.d("abuse_revocations_total", "Devices revoked automatically for abuse (written by the leader)"))
+    }
+
+    @inline(__always)
+    package func record(_ outcome: ValidationOutcome) {
+        switch outcome {
+        case .pass:
+            passes.increment()
+            passTotal.add(1, ordering: .relaxed)
+        case .fail(let r):
+            failures[r]!.increment()
+            failTotal.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Counts a batch with one atomic add per outcome kind.
+    package func record(_ outcomes: [ValidationOutcome]) {
+        var pass: Int64 = 0
+        var fails: [FailureReason: Int64] = [:]
+        for o in outcomes {
+            switch o {
+            case .pass: pass += 1
+            case .fail(let r): fails[r, default: 0] += 1
+            }
+        }
+        if pass > 0 {
+            passes.increment(by: pass)
+            passTotal.add(pass, ordering: .relaxed)
+        }
+        var failed: Int64 = 0
+        for (r, n) in fails {
+            failures[r]!.increment(by: n)
+            failed += n
+        }
+        if failed > 0 { failTotal.add(failed, ordering: .relaxed) }
+    }
+
+    /// Moves the PASS/FAIL counts since the last sample into the bucket of `now` (the sampler calls it every second).
+    package func sampleValidations(now: Date = Date()) {
+        let p = passTotal.load(ordering: .relaxed), f = failTotal.load(ordering: .relaxed)
+        let t = Int64(now.timeIntervalSince1970)
+        sampled.withLock { s in
+            s.series.add(pass: p - s.pass, fail: f - s.fail, at: t)
+            s.pass = p
+            s.fail = f
+        }
+    }
+
+    /// This node's per-10-second PASS/FAIL counts over the last 15 minutes, oldest first.
+    package func validationSeries(now: Date = Date()) -> [ValidationSeries.Bucket] {
+        sampleValidations(now: now)
+        return sampled.withLock { $0.series.buckets(endingAt: Int64(now.timeIntervalSince1970)) }
+    }
+
+    /// Records one answered HTTP request in `sma_http_request_duration_seconds{route,method,status}`.
+    package func recordHTTP(route: String, method: String, status: Int, duration: Duration) {
+        let key = HTTPKey(route: route, method: method, status: status)
+        let histogram = httpHistograms.withLock { cache in
+            if let h = cache[key] { return h }
+            let h = registry.makeDurationHistogram(
+                descriptor: Self.d("http_request_duration_seconds", "Time to answer a public HTTP request, by route pattern, method and status"),
+                labels: [("route", route), ("method", method), ("status", String(status))], buckets: Self.httpBuckets)
+            cache[key] = h
+            return h
+        }
+        histogram.record(duration)
+    }
+
+    /// Notes the leader this node currently knows; a change from one known leader to another counts as a failover.
+    package func noteLeader(_ id: String?) {
+        guard let id else { return }
+        let changed = lastLeader.withLock { last -> Bool in
+            defer { last = id }
+            return last != nil && last != id
+        }
+        if changed { leaderChanges.increment() }
+    }
+
+    /// Updates the lag gauges from this node's applied seq and the highest seq it knows of; returns (entries, seconds).
+    @discardableResult
+    package func updateLag(applied: Int64, highestKnown: Int64, now: Date = Date()) -> (entries: Int64, seconds: Double) {
+        let nowMillis = Int64(now.timeIntervalSince1970 * 1000)
+        let entries = max(0, highestKnown - applied)
+        var seconds = 0.0
+        if entries == 0 {
+            caughtUpAtMillis.store(nowMillis, ordering: .relaxed)
+        } else {
+            seconds = Double(max(0, nowMillis - caughtUpAtMillis.load(ordering: .relaxed))) / 1000
+        }
+        lagEntries.set(entries)
+        lagSeconds.set(seconds)
+        return (entries, seconds)
+    }
+
+    package func logRejected(reason: String) {
+        switch reason {
+        case "conflict": logRejectionsConflict.increment()
+        case "malformed": logRejectionsMalformed.increment()
+        case "bad_signature": logRejectionsSignature.increment()
+        default: logRejections.increment()
+        }
+    }
+
+    package func exposition() -> [UInt8] { registry.emitToBuffer() }
+
+    /// `sma_<name>` with its help text (the unit is part of `name`, Prometheus-style: `_total`, `_seconds`).
+    private static func d(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "sma", metricName: name, unitName: "", helpText: help)
+    }
+}

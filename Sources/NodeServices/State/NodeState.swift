@@ -1,0 +1,229 @@
+package import Core
+package import Foundation
+package import Logging
+package import Prometheus
+package import SwiftASN1
+package import Synchronization
+package import X509
+
+/// The node's in-memory state (registry, API keys, CA certificates), kept in step with the log.
+///
+/// Entries reach it in any order from the node's own writes, the database tailer and
+/// (with replication) peers; a `LogSequencer` hands them out strictly in seq order.
+package final class NodeState: Sendable {
+    package let registry: Registry
+    /// Abuse detection: per-device validation counts and the cluster-wide ledger.
+    package let abuse: AbuseMonitor
+    package let apiKeys = APIKeyDirectory()
+    package let kek: KeyEncryptionKey
+    package let metrics: NodeMetrics
+    private let logger: Logger
+    private let sequencer: Mutex<LogSequencer>
+    private let appliedSeq = Atomic<Int64>(0)
+    private let ready = Atomic<Bool>(false)
+    private let authority = Mutex<CertificateAuthorityCertificates?>(nil)
+    private let masterKeys = Mutex<[Int: Bytes32]>([:])
+    private let currentCRL = Mutex<CRLDocument?>(nil)
+
+    /// The latest certificate revocation list, as every node serves it (`GET /api/v1/crl`).
+    package struct CRLDocument: Sendable {
+        package var number: Int64
+        package var thisUpdateMillis: Int64
+        package var nextUpdateMillis: Int64
+        package var der: [UInt8]
+        package var pem: String
+        package init(number: Int64, thisUpdateMillis: Int64, nextUpdateMillis: Int64, der: [UInt8]) {
+            self.number = number
+            self.thisUpdateMillis = thisUpdateMillis
+            self.nextUpdateMillis = nextUpdateMillis
+            self.der = der
+            pem = CertificateRevocationList.pem(der)
+        }
+    }
+
+    package var crl: CRLDocument? { currentCRL.withLock { $0 } }
+
+    /// The CA's public certificates (every node has them; only the leader has the keys).
+    package struct CertificateAuthorityCertificates: Sendable {
+        package var root: Certificate
+        package var intermediate: Certificate
+    }
+
+    package init(kek: KeyEncryptionKey, metrics: NodeMetrics, logger: Logger, nodeID: String = "node-1",
+         abuseThresholds: AbuseThresholds = AbuseThresholds(), incarnation: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000)) {
+        registry = Registry(countValidations: abuseThresholds.enabled)
+        abuse = AbuseMonitor(nodeID: nodeID, incarnation: incarnation, thresholds: abuseThresholds, registry: registry)
+        self.kek = kek
+        self.metrics = metrics
+        self.logger = logger
+        self.sequencer = Mutex(LogSequencer(applied: 0))
+    }
+
+    /// Highest seq applied to memory.
+    package var applied: Int64 { appliedSeq.load(ordering: .acquiring) }
+    package var isReady: Bool { ready.load(ordering: .acquiring) }
+    package func markReady() { ready.store(true, ordering: .releasing) }
+
+    package var authorityCertificates: CertificateAuthorityCertificates? { authority.withLock { $0 } }
+
+    /// Unseals master keys with the KEK (index = table id).
+    package func unseal(_ tables: [SealedKeyTable]) throws -> [Int: Bytes32] {
+        var keys: [Int: Bytes32] = [:]
+        for t in tables {
+            keys[t.id] = Bytes32(try kek.open(t.sealed, label: "key_table:\(t.id)"))!
+        }
+        return keys
+    }
+
+    /// Builds memory from a database snapshot (start-up). `derived` may hold the key tables
+    /// already derived from the same master keys (done while the devices were read).
+    package func load(_ snapshot: StoreSnapshot, derived: (keys: [Int: Bytes32], tables: KeyTables)? = nil) throws {
+        let keys = try unseal(snapshot.tables)
+        if let derived, derived.keys == keys {
+            masterKeys.withLock { $0 = keys }
+            registry.installKeyTables(derived.tables)
+        } else {
+            installKeyTables(keys)
+        }
+        for t in snapshot.tables { registry.setRetirement(table: t.id, effectiveMillis: t.retiredMillis) }
+        if let c = snapshot.crl {
+            currentCRL.withLock { $0 = CRLDocument(number: c.number, thisUpdateMillis: c.thisUpdateMillis, nextUpdateMillis: c.nextUpdateMillis, der: c.der) }
+        }
+        if let a = snapshot.authority { try installAuthority(rootPEM: a.rootPEM, intermediatePEM: a.intermediatePEM) }
+        for k in snapshot.apiKeys { apiKeys.add(hash: k.hash, principal: k.principal) }
+        registry.replaceIndex(snapshot.index)
+        sequencer.withLock { $0 = LogSequencer(applied: snapshot.head) }
+        appliedSeq.store(snapshot.head, ordering: .releasing)
+        metrics.appliedSeq.set(snapshot.head)
+    }
+
+    private func installKeyTables(_ keys: [Int: Bytes32]) {
+        let all = masterKeys.withLock { m -> [Bytes32] in
+            m.merge(keys) { $1 }
+            return Self.dense(m)
+        }
+        if !all.isEmpty { registry.installKeyTables(KeyTables(masterKeys: all)) }
+    }
+
+    /// Master keys by table id as an array (a missing id gets an all-zero key, which no camera holds).
+    package static func dense(_ keys: [Int: Bytes32]) -> [Bytes32] {
+        let count = (keys.keys.max() ?? -1) + 1
+        return (0..<count).map { keys[$0] ?? Bytes32() }
+    }
+
+    private func installAuthority(rootPEM: String, intermediatePEM: String) throws {
+        let certs = CertificateAuthorityCertificates(root: try Certificate(pemEncoded: rootPEM),
+                                                     intermediate: try Certificate(pemEncoded: intermediatePEM))
+        authority.withLock { $0 = certs }
+    }
+
+    /// Offers verified entries; applies to memory those that are next in seq order.
+    package func offer(_ entries: [LogEntry]) {
+        offer(entries, decoded: [:])
+    }
+
+    /// Offers verified entries whose changes are already decoded (by seq), so they are not decoded again.
+    package func offer(_ items: [(entry: LogEntry, change: LogChange)]) {
+        var decoded: [Int64: LogChange] = [:]
+        decoded.reserveCapacity(items.count)
+        for item in items { decoded[item.entry.seq] = item.change }
+        offer(items.map(\.entry), decoded: decoded)
+    }
+
+    private func offer(_ entries: [LogEntry], decoded: [Int64: LogChange]) {
+        guard !entries.isEmpty else { return }
+        // The sequencer lock is held while applying, so memory sees entries strictly in order.
+        sequencer.withLock { seq in
+            let outcome = seq.offer(entries)
+            for rejection in outcome.rejected {
+                if case .conflict(let s) = rejection {
+                    metrics.logRejected(reason: "conflict")
+                    logger.error("refused a conflicting log entry", metadata: ["log.seq": "\(s)"])
+                }
+            }
+            for entry in outcome.ready {
+                do {
+                    try (decoded[entry.seq] ?? entry.change()).apply(to: MemoryApplier(state: self), at: entry)
+                } catch {
+                    metrics.logRejected(reason: "malformed")
+                    logger.error("log entry could not be applied to memory", metadata: ["log.seq": "\(entry.seq)", "error": "\(error)"])
+                }
+            }
+            if let last = outcome.ready.last {
+                appliedSeq.store(last.seq, ordering: .releasing)
+                metrics.appliedSeq.set(last.seq)
+            }
+        }
+    }
+
+    /// The in-memory `LogApplier`: registry, key tables, API keys, CA certificates and CRL. Used only under the
+    /// sequencer lock, with entries strictly in seq order.
+    private struct MemoryApplier: LogApplier {
+        let state: NodeState
+
+        func apply(_ change: LogChange.KeyTablesCreated, at entry: LogEntry) throws {
+            var keys: [Int: Bytes32] = [:]
+            for t in change.tables {
+                guard let key = Bytes32(try state.kek.open(t.sealedMasterKey, label: "key_table:\(t.id)")) else {
+                    throw LogError(.malformedPayload, seq: entry.seq, "a sealed master key does not hold 32 bytes")
+                }
+                keys[t.id] = key
+            }
+            state.installKeyTables(keys)
+            for id in keys.keys { state.registry.setRetirement(table: id, effectiveMillis: nil) }
+        }
+
+        func apply(_ change: LogChange.AuthorityInstalled, at entry: LogEntry) throws {
+            try state.installAuthority(rootPEM: change.rootPEM, intermediatePEM: change.intermediatePEM)
+        }
+
+        func apply(_ change: LogChange.DeviceProvisioned, at entry: LogEntry) throws {
+            do { try state.registry.insert(RegisteredDevice(serial: change.serial, nucHash: change.nucHash, tableIDs: Array(change.tableIDs))) } catch {
+                throw LogError(.malformedPayload, seq: entry.seq, "device conflicts with memory: \(error)")
+            }
+        }
+
+        func apply(_ change: LogChange.DeviceRevoked, at entry: LogEntry) throws {
+            state.registry.setRevoked(serial: change.serial, true)
+        }
+
+        func apply(_ change: LogChange.DeviceReinstated, at entry: LogEntry) throws {
+            state.registry.setRevoked(serial: change.serial, false)
+            state.abuse.deviceReinstated(serial: change.serial, seq: entry.seq)
+        }
+
+        func apply(_ change: LogChange.APIKeyCreated, at entry: LogEntry) throws {
+            state.apiKeys.add(hash: change.keyHash, principal: Principal(keyID: change.id, name: change.name, role: change.role))
+        }
+
+        func apply(_ change: LogChange.APIKeyRevoked, at entry: LogEntry) throws {
+            state.apiKeys.remove(keyID: change.id)
+        }
+
+        func apply(_ change: LogChange.KeyTableRetired, at entry: LogEntry) throws {
+            // The first retirement of a table stands (as in the database).
+            if state.registry.retirements[change.id] == nil {
+                state.registry.setRetirement(table: change.id, effectiveMillis: change.effectiveMillis)
+            }
+        }
+
+        func apply(_ change: LogChange.CRLIssued, at entry: LogEntry) throws {
+            let doc = CRLDocument(number: change.number, thisUpdateMillis: change.thisUpdateMillis,
+                                  nextUpdateMillis: change.nextUpdateMillis, der: change.der)
+            state.currentCRL.withLock { current in
+                if (current?.number ?? .min) < doc.number { current = doc }
+            }
+        }
+    }
+
+    /// Waits until `seq` is applied here, or `timeout` passes. Returns whether it was reached.
+    package func waitForApplied(_ seq: Int64, timeout: Duration) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while applied < seq {
+            if clock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+}

@@ -1,0 +1,195 @@
+package import Core
+package import Foundation
+package import Logging
+package import Crypto
+package import Prometheus
+package import SwiftASN1
+package import X509
+
+/// `POST /api/v1/devices/provision` body (DESIGN §1).
+package struct ProvisionRequest: Codable, Sendable {
+    package var device_serial: String
+    package var device_family: String
+    package var nuc_hash: String?
+    package var device_public_key: String?
+}
+
+/// The camera's provisioning file (DESIGN §1). Field names are fixed by the existing cameras.
+package struct ProvisionResponse: Codable, Sendable {
+    package var device_serial: String
+    package var device_family: String
+    package var nuc_hash: String
+    package var device_certificate: String
+    package var certificate_chain: String
+    package var device_private_key: String?
+    package var device_public_key: String
+    package var table_assignments: [Int]
+    package var master_keys: [String: String]
+}
+
+/// Provisioning, revocation and reinstatement: builds the log changes and commits them through the leader's writer.
+package final class DeviceService: Sendable {
+    package let state: NodeState
+    package let writer: LogWriter
+    package let authority: CertificateAuthority
+    package let manufacturer: String
+    package let maEndpoint: String
+    package let metrics: NodeMetrics
+    package let crl: CRLIssuer
+
+    package init(state: NodeState, writer: LogWriter, authority: CertificateAuthority, manufacturer: String, maEndpoint: String, metrics: NodeMetrics,
+         crlValidity: Duration = .seconds(86_400)) {
+        self.crl = CRLIssuer(authority: authority, validity: crlValidity)
+        self.state = state
+        self.writer = writer
+        self.authority = authority
+        self.manufacturer = manufacturer
+        self.maEndpoint = maEndpoint
+        self.metrics = metrics
+    }
+
+    private struct Prepared {
+        var change: LogChange.DeviceProvisioned
+        var response: ProvisionResponse
+    }
+
+    /// Checks one request and does its CPU work (key pair, certificate) outside any transaction.
+    private func prepare(_ r: ProvisionRequest, prefix: String, chain: String) throws -> Prepared {
+        try Self.checkText(r.device_serial, field: prefix + "device_serial")
+        try Self.checkText(r.device_family, field: prefix + "device_family")
+        let nuc: NUCHash
+        if let hex = r.nuc_hash {
+            guard let n = NUCHash(hex: hex) else {
+                throw NodeError(.invalidInput, "must be 64 hex digits (32 bytes)", field: prefix + "nuc_hash")
+            }
+            nuc = n
+        } else {
+            nuc = NUCHash(bytes: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })!
+        }
+        if state.registry.device(serial: r.device_serial) != nil {
+            throw NodeError(.conflict, "a device with this serial is already provisioned", field: prefix + "device_serial")
+        }
+        if state.registry.device(nucHash: nuc) != nil {
+            throw NodeError(.conflict, "a device with this NUC hash is already provisioned", field: prefix + "nuc_hash")
+        }
+        var privateKeyPEM: String?
+        let publicKey: P256.Signing.PublicKey
+        if let pem = r.device_public_key {
+            guard let k = try? P256.Signing.PublicKey(pemRepresentation: pem) else {
+                throw NodeError(.invalidInput, "must be a PEM-encoded P-256 public key", field: prefix + "device_public_key")
+            }
+            publicKey = k
+        } else {
+            let k = P256.Signing.PrivateKey()
+            privateKeyPEM = k.pemRepresentation
+            publicKey = k.publicKey
+        }
+        let tables = try assignTables()
+        let profile = CertificateAuthority.DeviceProfile(serial: r.device_serial, family: r.device_family,
+                                                         manufacturer: manufacturer, maEndpoint: maEndpoint)
+        let certificate = try authority.issueDeviceCertificate(profile, publicKey: publicKey, now: Date())
+        let certDER = try certificate.serializeAsPEM().derBytes
+        var masterKeys: [String: String] = [:]
+        for t in tables {
+            guard let k = state.registry.masterKey(table: t) else { throw NodeError(.internal, "key table \(t) is not loaded") }
+            masterKeys[String(t)] = k.hex
+        }
+        let change = LogChange.DeviceProvisioned(serial: r.device_serial, family: r.device_family, nucHash: nuc,
+                                                 tableIDs: tables, certificateDER: certDER, publicKeyPEM: publicKey.pemRepresentation)
+        let certPEM = change.certificatePEM
+        let response = ProvisionResponse(device_serial: r.device_serial, device_family: r.device_family, nuc_hash: nuc.hex,
+                                         device_certificate: certPEM, certificate_chain: chain, device_private_key: privateKeyPEM,
+                                         device_public_key: publicKey.pemRepresentation, table_assignments: Array(tables), master_keys: masterKeys)
+        return Prepared(change: change, response: response)
+    }
+
+    private func assignTables() throws -> KeyTableTriple {
+        let candidates = state.registry.assignableTables
+        guard candidates.count >= BirthmarkProtocol.tablesPerDevice else {
+            throw NodeError(.unavailable, "fewer than 3 key tables are available for assignment")
+        }
+        var rng = SystemRandomNumberGenerator()
+        var chosen: [Int] = []
+        while chosen.count < BirthmarkProtocol.tablesPerDevice {
+            let t = candidates.randomElement(using: &rng)!
+            if !chosen.contains(t) { chosen.append(t) }
+        }
+        return KeyTableTriple(chosen)!
+    }
+
+    package static func checkText(_ s: String, field: String) throws {
+        guard !s.isEmpty, s.count <= 128 else { throw NodeError(.invalidInput, "must be 1 to 128 characters", field: field) }
+        guard s.unicodeScalars.allSatisfy({ !$0.properties.isWhitespace || $0 == " " }),
+              !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw NodeError(.invalidInput, "must not contain control characters or line breaks", field: field)
+        }
+    }
+
+    /// Provisions one device. Returns the provisioning file and the log seq.
+    package func provision(_ r: ProvisionRequest, actor: AuditActor) async throws -> (ProvisionResponse, Int64) {
+        let (responses, seq) = try await provision(bulk: [r], bulk: false, actor: actor)
+        return (responses[0], seq)
+    }
+
+    /// Provisions a batch in one transaction: all or nothing.
+    package func provision(bulk requests: [ProvisionRequest], bulk: Bool = true, actor: AuditActor) async throws -> ([ProvisionResponse], Int64) {
+        let chain = try authority.chainPEM()
+        var prepared: [Prepared] = []
+        var serials = Set<String>(), nucs = Set<NUCHash>()
+        for (i, r) in requests.enumerated() {
+            let prefix = bulk ? "devices[\(i)]." : ""
+            let p = try prepare(r, prefix: prefix, chain: chain)
+            guard serials.insert(p.change.serial).inserted else {
+                throw NodeError(.conflict, "serial appears twice in this batch", field: prefix + "device_serial")
+            }
+            guard nucs.insert(p.change.nucHash).inserted else {
+                throw NodeError(.conflict, "NUC hash appears twice in this batch", field: prefix + "nuc_hash")
+            }
+            prepared.append(p)
+        }
+        var audit = actor
+        if bulk { audit.note = "bulk provisioning of \(prepared.count) device(s)" }
+        let entries = try await writer.write(prepared.map { .deviceProvisioned($0.change) }, audit: audit)
+        metrics.provisioned.increment(by: Int64(entries.count))
+        return (prepared.map(\.response), entries.last!.seq)
+    }
+
+    /// Revokes a device. Idempotent: revoking a revoked device writes nothing.
+    /// The same transaction issues a new CRL that lists the device.
+    package func revoke(serial: String, reason: String, actor: AuditActor) async throws -> Int64? {
+        guard let d = state.registry.device(serial: serial) else { throw NodeError(.notFound, "no device with this serial") }
+        if d.revoked { return nil }
+        try Self.checkText(reason.isEmpty ? "unspecified" : reason, field: "reason")
+        let entries = try await writer.write([.deviceRevoked(.init(serial: serial, reason: reason.isEmpty ? "unspecified" : reason))],
+                                             audit: actor, followUp: crl.followUp)
+        metrics.revocations.increment()
+        return entries.last!.seq
+    }
+
+    /// Reinstates a revoked device (and issues a CRL without it). Idempotent.
+    package func reinstate(serial: String, actor: AuditActor) async throws -> Int64? {
+        guard let d = state.registry.device(serial: serial) else { throw NodeError(.notFound, "no device with this serial") }
+        if !d.revoked { return nil }
+        let entries = try await writer.write([.deviceReinstated(.init(serial: serial))], audit: actor, followUp: crl.followUp)
+        metrics.reinstatements.increment()
+        return entries.last!.seq
+    }
+
+    /// Retires key table `id`: never assigned again; its tokens FAIL `graceSeconds` from now.
+    /// 404 for an unknown table, 409 when it is already retiring or retired.
+    package func retireTable(_ id: Int, graceSeconds: Int, actor: AuditActor) async throws -> (effectiveMillis: Int64, seq: Int64) {
+        guard id >= 0, id < state.registry.keyTableCount else { throw NodeError(.notFound, "no key table with this id") }
+        if let existing = state.registry.retirements[id] {
+            let at = Date(timeIntervalSince1970: Double(max(existing, 0)) / 1000).ISO8601Format()
+            throw NodeError(.conflict, "key table \(id) is already retired or retiring (its tokens fail from \(at))", field: "id")
+        }
+        let effective = Registry.systemMillis() + Int64(graceSeconds) * 1000
+        let entries = try await writer.write([.keyTableRetired(.init(id: id, effectiveMillis: effective))], audit: actor)
+        return (effective, entries.last!.seq)
+    }
+
+    /// Issues a fresh CRL on its own (schedule, or the first one of a cluster).
+    package func issueCRL() async throws -> Int64? {
+        try await writer.write([], audit: nil, followUp: crl.followUp).last?.seq
+    }
+}

@@ -1,0 +1,49 @@
+package import Core
+package import NodeServices
+package import Foundation
+package import Logging
+package import Synchronization
+
+/// This node's view of the cluster: the gossiped `Membership` behind a lock, with its RNG.
+package final class ClusterView: Sendable {
+    private struct State {
+        var membership: Membership
+        var rng = SystemRandomNumberGenerator()
+    }
+
+    private let state: Mutex<State>
+    package let seeds: [String]
+
+    package init(me: MemberInfo, timing: MembershipTiming, seeds: [String]) {
+        state = Mutex(State(membership: Membership(me: me, timing: timing, now: .now)))
+        self.seeds = seeds
+    }
+
+    package var me: MemberInfo { state.withLock { $0.membership.me } }
+    package var timing: MembershipTiming { state.withLock { $0.membership.timing } }
+
+    package func updateSelf(appliedSeq: Int64, leaderEpoch: Int64, isLeader: Bool) {
+        state.withLock { $0.membership.updateSelf(appliedSeq: appliedSeq, leaderEpoch: leaderEpoch, isLeader: isLeader) }
+    }
+
+    /// Starts a gossip round: returns the URLs to gossip with (never our own peer URL).
+    package func startRound() -> [String] {
+        state.withLock { s in
+            let me = s.membership.me.peerURL
+            return s.membership.startRound(now: .now, seeds: seeds, using: &s.rng).map(\.url).filter { $0 != me }
+        }
+    }
+
+    @discardableResult
+    package func merge(_ digest: [MemberInfo]) -> [MembershipChange] {
+        state.withLock { $0.membership.merge(digest, now: .now) }
+    }
+
+    package func evaluate() -> [MembershipChange] { state.withLock { $0.membership.evaluate(now: .now) } }
+    package func digest() -> [MemberInfo] { state.withLock { $0.membership.digest() } }
+    package var members: [Member] { state.withLock { $0.membership.members } }
+    package var leader: MemberInfo? { state.withLock { $0.membership.leader } }
+    package var highestKnownSeq: Int64 { state.withLock { $0.membership.highestKnownSeq } }
+    package func pullSource() -> MemberInfo? { state.withLock { s in s.membership.pullSource(using: &s.rng) } }
+    package func pushTargets(excluding: Set<String>) -> [MemberInfo] { state.withLock { s in s.membership.pushTargets(excluding: excluding, using: &s.rng) } }
+}

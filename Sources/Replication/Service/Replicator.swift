@@ -1,0 +1,148 @@
+package import Core
+package import NodeServices
+package import Foundation
+package import Logging
+package import Dispatch
+package import NIOConcurrencyHelpers
+package import Synchronization
+
+/// Applies registration-log entries received from peers: verified, strictly in seq order,
+/// idempotently, into this node's PostgreSQL and then into memory. New entries are re-pushed (epidemic).
+package final class Replicator: Sendable {
+    package let store: any LogStore
+    package let state: NodeState
+    package let verifier: LogVerifier
+    package let pushes: PushQueue
+    package let logger: Logger
+
+    package init(store: any LogStore, state: NodeState, verifier: LogVerifier, pushes: PushQueue, logger: Logger) {
+        self.store = store
+        self.state = state
+        self.verifier = verifier
+        self.pushes = pushes
+        self.logger = logger
+    }
+
+    package struct Outcome: Sendable {
+        package var applied = 0
+        package var head: Int64 = 0
+        package var refused = 0
+    }
+
+    /// Entries checked and ready to apply (the CPU half of `receive`).
+    package struct Verified: Sendable {
+        package var items: [(entry: LogEntry, change: LogChange)]
+        package var refused: Int
+        package var peer: String
+    }
+
+    /// Verifies and applies `wire` entries from `peer`. A forged, malformed or conflicting entry is
+    /// refused and reported (log line + metric); nothing after it in the batch is applied.
+    package func receive(_ wire: [WireLogEntry], from peer: String) async throws -> Outcome {
+        try await apply(verify(wire, from: peer), repush: true)
+    }
+
+    /// Checks signatures (all cores) and decodes; stops at the first refused entry.
+    package func verify(_ wire: [WireLogEntry], from peer: String) -> Verified {
+        let sorted = wire.sorted(by: { $0.seq < $1.seq })
+        var out = Verified(items: [], refused: 0, peer: peer)
+        // Fast path: an unbroken hash chain needs one signature check (its last entry). How the first
+        // entry links to this node's history is checked against the database's head hash at apply.
+        if sorted.count > 1, let entries = try? sorted.map({ w throws(LogError) in try w.entry() }),
+           let changes = try? verifier.verifyChain(entries) {
+            out.items = Array(zip(entries, changes)).map { (entry: $0.0, change: $0.1) }
+            return out
+        }
+        for (w, result) in zip(sorted, Self.verifyAll(sorted, verifier: verifier)) {
+            switch result {
+            case .success(let item):
+                out.items.append(item)
+                continue
+            case .failure(let error):
+                out.refused += 1
+                state.metrics.logRejected(reason: error.code == .badSignature ? "bad_signature" : "malformed")
+                logger.error("refused a log entry from a peer", metadata: [
+                    "replication.peer": "\(peer)", "log.seq": "\(w.seq)", "error": "\(error.code.rawValue)"])
+            }
+            break
+        }
+        return out
+    }
+
+    /// Writes verified entries to the database (one transaction, one at a time), then memory.
+    /// - Parameter repush: pass new entries on to a few peers (for pushed entries: epidemic spread;
+    ///   not for pulled ones, which the cluster already has).
+    package func apply(_ verified: Verified, repush: Bool) async throws -> Outcome {
+        var out = Outcome(applied: 0, head: state.applied, refused: verified.refused)
+        guard !verified.items.isEmpty else { return out }
+        let result = try await store.applyReplicated(verified.items)
+        for seq in result.conflicts {
+            out.refused += 1
+            state.metrics.logRejected(reason: "conflict")
+            logger.error("refused a conflicting log entry from a peer", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(seq)"])
+        }
+        if let gap = result.gapAt {
+            // Out-of-order delivery (a push overtook an earlier one): refused for now; anti-entropy fills the gap.
+            state.metrics.logRejected(reason: "gap")
+            logger.info("refused entries behind a gap; will pull the missing ones", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(gap)"])
+        }
+        // Memory may lag the database (a standby sharing the authoritative database): offer what the database has.
+        let offered = Set((result.duplicates + result.applied).map(\.seq))
+        state.offer(verified.items.filter { offered.contains($0.entry.seq) })
+        if repush && !result.applied.isEmpty {
+            pushes.enqueue(result.applied, except: verified.peer)
+        }
+        out.applied = result.applied.count
+        out.head = result.head
+        return out
+    }
+}
+
+extension Replicator {
+    /// Checks every entry's signature, on all cores for large batches (catch-up pulls 1,000 at a time).
+    package static func verifyAll(_ wire: [WireLogEntry], verifier: LogVerifier) -> [Result<(entry: LogEntry, change: LogChange), LogError>] {
+        @Sendable func one(_ w: WireLogEntry) -> Result<(entry: LogEntry, change: LogChange), LogError> {
+            do throws(LogError) {
+                let entry = try w.entry()
+                return .success((entry, try verifier.verify(entry)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard wire.count >= 64 else { return wire.map(one) }
+        let results = Mutex([Result<(entry: LogEntry, change: LogChange), LogError>?](repeating: nil, count: wire.count))
+        let workers = max(1, System.activeProcessorCount)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var local: [(Int, Result<(entry: LogEntry, change: LogChange), LogError>)] = []
+            var i = worker
+            while i < wire.count {
+                local.append((i, one(wire[i])))
+                i += workers
+            }
+            results.withLock { r in for (i, v) in local { r[i] = v } }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
+}
+
+/// New entries waiting to be pushed to peers (the leader's commits and entries received from others).
+package final class PushQueue: Sendable {
+    package struct Item: Sendable {
+        package var entries: [LogEntry]
+        /// Node ids not to push back to.
+        package var except: Set<String>
+    }
+
+    package let stream: AsyncStream<Item>
+    private let continuation: AsyncStream<Item>.Continuation
+
+    package init() {
+        (stream, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingNewest(10_000))
+    }
+
+    package func enqueue(_ entries: [LogEntry], except: String? = nil) {
+        continuation.yield(Item(entries: entries, except: except.map { [$0] } ?? []))
+    }
+
+    package func finish() { continuation.finish() }
+}

@@ -1,0 +1,108 @@
+package import Core
+package import NodeServices
+package import SMAPostgres
+package import Logging
+package import Foundation
+
+/// Applies log changes to this node's tables, inside the caller's transaction: the same code on the leader (its
+/// own writes) and on every replica (entries received from peers). Consecutive provisionings are inserted with
+/// one statement (catch-up of 100,000 entries); call `finish()` after the last change.
+final class SQLLogApplier: LogApplier {
+    private let c: PostgresConnection
+    private var devices: [(entry: LogEntry, device: LogChange.DeviceProvisioned)] = []
+
+    init(_ c: PostgresConnection) { self.c = c }
+
+    /// Applies `items` in order and flushes.
+    static func apply(_ c: PostgresConnection, _ items: [(entry: LogEntry, change: LogChange)]) throws {
+        let applier = SQLLogApplier(c)
+        for item in items { try item.change.apply(to: applier, at: item.entry) }
+        try applier.finish()
+    }
+
+    /// Writes what is still buffered (provisioned devices).
+    func finish() throws {
+        guard !devices.isEmpty else { return }
+        let run = devices
+        devices.removeAll(keepingCapacity: true)
+        try c.query("""
+            INSERT INTO devices (serial, nuc_hash, family, t0, t1, t2, certificate_pem, public_key_pem, provisioned_at, seq)
+            SELECT s, n, f, a, b, t, cert, pk, to_timestamp(ms / 1000.0), q
+            FROM unnest(\(run.map(\.device.serial)), \(run.map(\.device.nucHash.bytes)), \(run.map(\.device.family)),
+                        \(run.map { $0.device.tableIDs[0] }), \(run.map { $0.device.tableIDs[1] }), \(run.map { $0.device.tableIDs[2] }),
+                        \(run.map(\.device.certificatePEM)), \(run.map(\.device.publicKeyPEM)),
+                        \(run.map(\.entry.timestampMillis)), \(run.map(\.entry.seq)))
+                 AS x(s, n, f, a, b, t, cert, pk, ms, q)
+            """)
+    }
+
+    private func timestamp(_ e: LogEntry) -> PostgresTimestamp { PostgresTimestamp(microsecondsSince1970: e.timestampMillis * 1000) }
+
+    func apply(_ change: LogChange.KeyTablesCreated, at e: LogEntry) throws {
+        try finish()
+        try c.query("""
+            INSERT INTO key_tables (table_id, sealed_master_key, seq)
+            SELECT id, k, \(e.seq) FROM unnest(\(change.tables.map(\.id)), \(change.tables.map(\.sealedMasterKey))) AS x(id, k)
+            ON CONFLICT (table_id) DO UPDATE SET sealed_master_key = EXCLUDED.sealed_master_key, retired_at = NULL, seq = EXCLUDED.seq
+            """)
+    }
+
+    func apply(_ change: LogChange.AuthorityInstalled, at e: LogEntry) throws {
+        try finish()
+        try c.query("""
+            INSERT INTO authority (id, root_pem, intermediate_pem, seq) VALUES (1, \(change.rootPEM), \(change.intermediatePEM), \(e.seq))
+            ON CONFLICT (id) DO UPDATE SET root_pem = EXCLUDED.root_pem, intermediate_pem = EXCLUDED.intermediate_pem, seq = EXCLUDED.seq
+            """)
+    }
+
+    func apply(_ change: LogChange.DeviceProvisioned, at e: LogEntry) throws {
+        devices.append((e, change))
+    }
+
+    func apply(_ change: LogChange.DeviceRevoked, at e: LogEntry) throws {
+        try finish()
+        try c.query("""
+            UPDATE devices SET revoked = true, revocation_reason = \(change.reason), revoked_at = \(timestamp(e)), seq = \(e.seq)
+            WHERE serial = \(change.serial)
+            """)
+    }
+
+    func apply(_ change: LogChange.DeviceReinstated, at e: LogEntry) throws {
+        try finish()
+        try c.query("""
+            UPDATE devices SET revoked = false, revocation_reason = NULL, revoked_at = NULL, seq = \(e.seq)
+            WHERE serial = \(change.serial)
+            """)
+    }
+
+    func apply(_ change: LogChange.APIKeyCreated, at e: LogEntry) throws {
+        try finish()
+        try c.query("""
+            INSERT INTO api_keys (id, name, role, key_hash, created_at, seq)
+            VALUES (\(change.id), \(change.name), \(change.role.rawValue), \(change.keyHash.bytes), \(timestamp(e)), \(e.seq))
+            """)
+    }
+
+    func apply(_ change: LogChange.APIKeyRevoked, at e: LogEntry) throws {
+        try finish()
+        try c.query("UPDATE api_keys SET revoked_at = \(timestamp(e)), seq = \(e.seq) WHERE id = \(change.id)")
+    }
+
+    func apply(_ change: LogChange.KeyTableRetired, at e: LogEntry) throws {
+        try finish()
+        let effective = PostgresTimestamp(microsecondsSince1970: change.effectiveMillis * 1000)
+        // The first retirement of a table stands (in log order, so the same on every node).
+        try c.query("UPDATE key_tables SET retired_at = \(effective), seq = \(e.seq) WHERE table_id = \(change.id) AND retired_at IS NULL")
+    }
+
+    func apply(_ change: LogChange.CRLIssued, at e: LogEntry) throws {
+        try finish()
+        try c.query("""
+            INSERT INTO crl (id, number, this_update, next_update, der, seq)
+            VALUES (1, \(change.number), \(PostgresTimestamp(microsecondsSince1970: change.thisUpdateMillis * 1000)),
+                    \(PostgresTimestamp(microsecondsSince1970: change.nextUpdateMillis * 1000)), \(change.der), \(e.seq))
+            ON CONFLICT (id) DO UPDATE SET number = EXCLUDED.number, this_update = EXCLUDED.this_update,
+                next_update = EXCLUDED.next_update, der = EXCLUDED.der, seq = EXCLUDED.seq
+            """)
+    }
+}

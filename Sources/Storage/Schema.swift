@@ -1,0 +1,125 @@
+package import Core
+package import NodeServices
+package import SMAPostgres
+package import Logging
+
+/// The node's PostgreSQL schema, as ordered migrations (applied by `sma-node init` and at start).
+package enum Schema {
+    package static let migrations: [Migration] = [
+        Migration(version: 1, name: "registration log, key tables, devices, secrets, api keys, lease", sql: """
+            -- Non-secret facts about this database: kek fingerprint check, log verification key, manufacturer.
+            CREATE TABLE sma_meta (
+                key   text PRIMARY KEY,
+                value bytea NOT NULL
+            );
+            -- Secrets sealed under the key-encryption key (AES-256-GCM, label = name).
+            CREATE TABLE sealed_secrets (
+                name       text PRIMARY KEY,
+                sealed     bytea NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            -- The registration log: gapless, signed; every change to devices, keys or API keys is one entry.
+            CREATE TABLE registration_log (
+                seq           bigint PRIMARY KEY CHECK (seq > 0),
+                previous_hash bytea NOT NULL,
+                epoch      bigint NOT NULL,
+                created_ms bigint NOT NULL,
+                kind       text   NOT NULL,
+                payload    bytea  NOT NULL,
+                signature  bytea  NOT NULL
+            );
+            -- The last seq applied to this database and that entry's chain hash; its row lock serializes
+            -- writers, so seqs have no gaps.
+            CREATE TABLE log_head (
+                id   int PRIMARY KEY CHECK (id = 1),
+                seq  bigint NOT NULL,
+                hash bytea NOT NULL
+            );
+            INSERT INTO log_head VALUES (1, 0, '\\x0000000000000000000000000000000000000000000000000000000000000000');
+            CREATE TABLE key_tables (
+                table_id          int PRIMARY KEY CHECK (table_id >= 0),
+                sealed_master_key bytea NOT NULL,
+                retired_at        timestamptz,
+                seq               bigint NOT NULL
+            );
+            CREATE TABLE authority (
+                id               int PRIMARY KEY CHECK (id = 1),
+                root_pem         text NOT NULL,
+                intermediate_pem text NOT NULL,
+                seq              bigint NOT NULL
+            );
+            CREATE TABLE devices (
+                serial            text PRIMARY KEY,
+                nuc_hash          bytea NOT NULL,
+                family            text NOT NULL,
+                t0                int NOT NULL,
+                t1                int NOT NULL,
+                t2                int NOT NULL,
+                certificate_pem   text NOT NULL,
+                public_key_pem    text NOT NULL,
+                revoked           boolean NOT NULL DEFAULT false,
+                revocation_reason text,
+                provisioned_at    timestamptz NOT NULL,
+                revoked_at        timestamptz,
+                seq               bigint NOT NULL,
+                CONSTRAINT devices_nuc_hash_key UNIQUE (nuc_hash)
+            );
+            CREATE INDEX devices_family_serial ON devices (family, serial);
+            CREATE TABLE api_keys (
+                id         bigint PRIMARY KEY,
+                name       text NOT NULL,
+                role       text NOT NULL CHECK (role IN ('validator', 'provisioner', 'admin')),
+                key_hash   bytea NOT NULL UNIQUE,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                revoked_at timestamptz,
+                seq        bigint NOT NULL
+            );
+            -- The leader lease (DESIGN §2): database time, epoch incremented on every takeover.
+            CREATE TABLE leader_lease (
+                id         int PRIMARY KEY CHECK (id = 1),
+                holder     text,
+                epoch      bigint NOT NULL,
+                expires_at timestamptz
+            );
+            INSERT INTO leader_lease VALUES (1, NULL, 0, NULL);
+            """),
+        Migration(version: 2, name: "key-table retirement time, audit trail, certificate revocation list", sql: """
+            -- key_tables.retired_at is when the table's tokens start to FAIL (retire time + grace); a table with
+            -- a retired_at in the future is "retiring" (no longer assigned, its tokens still PASS).
+            -- Devices by key table (GET /api/v1/key-tables/{id}/devices).
+            CREATE INDEX devices_t0 ON devices (t0);
+            CREATE INDEX devices_t1 ON devices (t1);
+            CREATE INDEX devices_t2 ON devices (t2);
+            -- The revoked devices a CRL lists (read in every revocation's transaction).
+            CREATE INDEX devices_revoked ON devices (serial) WHERE revoked;
+            -- The audit trail: written in the same transaction as the change it records, in the database where
+            -- the write commits (the write region's); not replicated.
+            CREATE TABLE audit_log (
+                id             bigserial PRIMARY KEY,
+                at             timestamptz NOT NULL DEFAULT now(),
+                api_key_id     bigint,
+                api_key_name   text NOT NULL,
+                role           text,
+                action         text NOT NULL,
+                target         text,
+                detail         text,
+                log_seq        bigint,
+                client_address text,
+                node_id        text NOT NULL
+            );
+            -- The latest certificate revocation list (a replicated crl_issued entry; every node serves it).
+            CREATE TABLE crl (
+                id          int PRIMARY KEY CHECK (id = 1),
+                number      bigint NOT NULL,
+                this_update timestamptz NOT NULL,
+                next_update timestamptz NOT NULL,
+                der         bytea NOT NULL,
+                seq         bigint NOT NULL
+            );
+            """),
+        Migration(version: 3, name: "abuse detection: index of reinstatements", sql: """
+            -- Abuse detection replays the last 24 h of reinstatements at start (Store.reinstatements).
+            CREATE INDEX registration_log_reinstatements ON registration_log (created_ms) WHERE kind = 'device_reinstated';
+            """),
+    ]
+}

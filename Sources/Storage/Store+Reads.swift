@@ -1,0 +1,152 @@
+package import Core
+package import NodeServices
+package import SMAPostgres
+package import Logging
+package import Foundation
+
+extension Store {
+
+
+
+    package static func crl(_ c: PostgresConnection) throws -> StoredCRL? {
+        try c.query("""
+            SELECT number, (EXTRACT(EPOCH FROM this_update) * 1000)::bigint, (EXTRACT(EPOCH FROM next_update) * 1000)::bigint, der
+            FROM crl WHERE id = 1
+            """).first.map {
+            StoredCRL(number: try $0.decode(0), thisUpdateMillis: try $0.decode(1), nextUpdateMillis: try $0.decode(2), der: try $0.decode(3))
+        }
+    }
+
+    /// Reads the snapshot (REPEATABLE READ), streaming devices straight into the index.
+    package static func snapshot(_ c: PostgresConnection, progress: (Int) -> Void = { _ in }) throws -> StoreSnapshot {
+        try c.transaction(isolation: .repeatableRead) { c in
+            let head = try logHead(c)
+            let tables = try keyTables(c)
+            let authority = try c.query("SELECT root_pem, intermediate_pem FROM authority WHERE id = 1").first.map {
+                (rootPEM: try $0.decode(0, as: String.self), intermediatePEM: try $0.decode(1, as: String.self))
+            }
+            let keys = try c.query("SELECT id, name, role, key_hash FROM api_keys WHERE revoked_at IS NULL").map { row in
+                let role = Role(rawValue: try row.decode(2, as: String.self)) ?? .validator
+                return (hash: Bytes32(try row.decode(3, as: [UInt8].self))!,
+                        principal: Principal(keyID: try row.decode(0), name: try row.decode(1), role: role))
+            }
+            let count = try c.query("SELECT count(*) FROM devices").first!.decode(0, as: Int.self)
+            var index = DeviceIndex()
+            index.reserveCapacity(count)
+            var loaded = 0
+            try c.forEachRow("SELECT serial, nuc_hash, t0, t1, t2, revoked FROM devices") { row in
+                let device = RegisteredDevice(
+                    serial: try row.decode(0, as: String.self),
+                    nucHash: NUCHash(bytes: try row.decode(1, as: [UInt8].self))!,
+                    tableIDs: [try row.decode(2, as: Int.self), try row.decode(3, as: Int.self), try row.decode(4, as: Int.self)],
+                    revoked: try row.decode(5, as: Bool.self))
+                try index.insert(device)
+                loaded += 1
+                if loaded % 250_000 == 0 { progress(loaded) }
+            }
+            return StoreSnapshot(head: head, tables: tables, authority: authority, apiKeys: keys, index: index,
+                            logPublicKey: try meta(c, MetaKey.logPublicKey), crl: try crl(c))
+        }
+    }
+
+    /// The sealed key tables.
+    package static func keyTables(_ c: PostgresConnection) throws -> [SealedKeyTable] {
+        try c.query("""
+            SELECT table_id, sealed_master_key, (EXTRACT(EPOCH FROM retired_at) * 1000)::bigint FROM key_tables ORDER BY table_id
+            """).map {
+            SealedKeyTable(id: try $0.decode(0), sealed: try $0.decode(1), retiredMillis: try $0.decode(2))
+        }
+    }
+
+
+    /// Every key table with its state (by database time) and the number of devices holding it.
+    package static func keyTableInfos(_ c: PostgresConnection) throws -> [KeyTableInfo] {
+        try c.query("""
+            SELECT k.table_id,
+                   CASE WHEN k.retired_at IS NULL THEN 'active' WHEN k.retired_at > now() THEN 'retiring' ELSE 'retired' END,
+                   to_char(k.retired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                   COALESCE(n.devices, 0)::bigint
+            FROM key_tables k
+            LEFT JOIN (SELECT t, count(*) AS devices
+                       FROM (SELECT t0 AS t FROM devices UNION ALL SELECT t1 FROM devices UNION ALL SELECT t2 FROM devices) x
+                       GROUP BY t) n ON n.t = k.table_id
+            ORDER BY k.table_id
+            """).map {
+            KeyTableInfo(id: try $0.decode(0), state: try $0.decode(1), retire_at: try $0.decode(2), device_count: try $0.decode(3))
+        }
+    }
+
+    package static func keyTableExists(_ c: PostgresConnection, id: Int) throws -> Bool {
+        try !c.query("SELECT 1 FROM key_tables WHERE table_id = \(id)").isEmpty
+    }
+
+    /// One page of the devices holding key table `table`, ordered by serial, after `after`.
+    package static func devices(_ c: PostgresConnection, holdingTable table: Int, after: String?, limit: Int) throws -> [DeviceDetails] {
+        try c.query("""
+            SELECT \(unsafeSQL: detailColumns) FROM devices
+            WHERE (t0 = \(table) OR t1 = \(table) OR t2 = \(table)) AND (\(after)::text IS NULL OR serial > \(after))
+            ORDER BY serial LIMIT \(limit)
+            """).map(details)
+    }
+
+    /// What a CRL lists: every revoked device's certificate, when and why it was revoked.
+    package static func revokedCertificates(_ c: PostgresConnection) throws -> [RevokedCertificate] {
+        try c.query("""
+            SELECT serial, certificate_pem, (EXTRACT(EPOCH FROM COALESCE(revoked_at, provisioned_at)) * 1000)::bigint, revocation_reason
+            FROM devices WHERE revoked ORDER BY serial
+            """).map {
+            RevokedCertificate(serial: try $0.decode(0), certificatePEM: try $0.decode(1), revokedMillis: try $0.decode(2), reason: try $0.decode(3))
+        }
+    }
+
+
+    package static let detailColumns = """
+        serial, family, t0, t1, t2, certificate_pem, public_key_pem, revoked, revocation_reason,
+        to_char(provisioned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), seq
+        """
+
+    package static func details(_ row: PostgresRow) throws -> DeviceDetails {
+        DeviceDetails(
+            device_serial: try row.decode(0), device_family: try row.decode(1),
+            table_assignments: [try row.decode(2), try row.decode(3), try row.decode(4)],
+            device_certificate: try row.decode(5), device_public_key: try row.decode(6),
+            revoked: try row.decode(7), revocation_reason: try row.decode(8),
+            provisioned_at: try row.decode(9), revoked_at: try row.decode(10), seq: try row.decode(11))
+    }
+
+    package static func device(_ c: PostgresConnection, serial: String) throws -> DeviceDetails? {
+        try c.query("SELECT \(unsafeSQL: detailColumns) FROM devices WHERE serial = \(serial)").first.map(details)
+    }
+
+    /// One page of devices ordered by serial, after `after`, optionally of one family.
+    package static func devices(_ c: PostgresConnection, family: String?, after: String?, limit: Int) throws -> [DeviceDetails] {
+        try c.query("""
+            SELECT \(unsafeSQL: detailColumns) FROM devices
+            WHERE (\(family)::text IS NULL OR family = \(family)) AND (\(after)::text IS NULL OR serial > \(after))
+            ORDER BY serial LIMIT \(limit)
+            """).map(details)
+    }
+
+
+    package static func stats(_ c: PostgresConnection) throws -> DatabaseStats {
+        var byFamily: [String: Int] = [:]
+        for row in try c.query("SELECT family, count(*) FROM devices GROUP BY family ORDER BY family LIMIT 1000") {
+            byFamily[try row.decode(0, as: String.self)] = try row.decode(1, as: Int.self)
+        }
+        let row = try c.query("""
+            SELECT (SELECT count(*) FROM devices), (SELECT count(*) FROM devices WHERE revoked),
+                   (SELECT count(*) FROM key_tables), (SELECT count(*) FROM key_tables WHERE retired_at IS NOT NULL),
+                   (SELECT seq FROM log_head WHERE id = 1)
+            """).first!
+        return DatabaseStats(devices: try row.decode(0), revoked_devices: try row.decode(1), devices_by_family: byFamily,
+                     key_tables: try row.decode(2), retired_key_tables: try row.decode(3), log_head_seq: try row.decode(4))
+    }
+
+    /// Reads inside a write transaction (`LogCommitter.commit`'s follow-up, `sma-node init`).
+    struct TransactionReads: CommitReads {
+        package let c: PostgresConnection
+        package func logHead() throws -> Int64 { try Store.logHead(c) }
+        package func revokedCertificates() throws -> [RevokedCertificate] { try Store.revokedCertificates(c) }
+    }
+}
