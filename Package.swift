@@ -34,11 +34,14 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
+        // The one error style (`CodedError`: code, reason, source location, equality on the code). No dependencies.
+        .target(name: "SMAErrors", swiftSettings: swiftSettings),
         // Protocol and domain. No I/O.
         .target(
             name: "Core",
             dependencies: [
                 "COpenSSL",
+                "SMAErrors",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -50,6 +53,7 @@ let package = Package(
             name: "SMAPostgres",
             dependencies: [
                 "CLibPQ",
+                "SMAErrors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -61,6 +65,7 @@ let package = Package(
             name: "NodeServices",
             dependencies: [
                 "Core",
+                "SMAErrors",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -76,6 +81,7 @@ let package = Package(
             name: "Storage",
             dependencies: [
                 "Core",
+                "SMAErrors",
                 "NodeServices",
                 "SMAPostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -92,6 +98,7 @@ let package = Package(
             name: "Replication",
             dependencies: [
                 "Core",
+                "SMAErrors",
                 "NodeServices",
                 "CCurl",
                 .product(name: "Logging", package: "swift-log"),
@@ -108,6 +115,7 @@ let package = Package(
             name: "API",
             dependencies: [
                 "Core",
+                "SMAErrors",
                 "NodeServices",
                 "Replication",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -159,6 +167,7 @@ let package = Package(
             name: "CoreTests",
             dependencies: [
                 "Core",
+                "SMAErrors",
                 "SMATestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -208,6 +217,7 @@ let package = Package(
             dependencies: [
                 "Node",
                 "Core",
+                "SMAErrors",
                 "NodeServices",
                 "Storage",
                 "Replication",

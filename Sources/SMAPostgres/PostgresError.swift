@@ -1,7 +1,9 @@
+public import SMAErrors
+
 /// An error from the PostgreSQL layer: a code, the server's SQLSTATE and primary message, never SQL text, bind values or credentials.
 ///
 /// Two errors are equal when their codes are equal (as in swift-certificates' `X509.Error`).
-public struct PostgresError: Error, Sendable, CustomStringConvertible, Equatable {
+public struct PostgresError: CodedError {
     /// The kind of failure.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private let name: String
@@ -36,13 +38,29 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, Equatable
     public var message: String
     /// The name of the violated constraint, when the server reports one (PG_DIAG_CONSTRAINT_NAME).
     public var constraint: String?
+    public var file: String
+    public var line: Int
 
     /// Creates an error.
-    public init(code: Code, message: String, sqlState: String? = nil, constraint: String? = nil) {
+    public init(code: Code, message: String, sqlState: String? = nil, constraint: String? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
         self.sqlState = sqlState
         self.constraint = constraint
+        self.file = file
+        self.line = line
+    }
+
+    /// The server's (or libpq's) message with quoted input redacted, plus SQLSTATE and constraint.
+    public var reason: String {
+        var text = ""
+        if let sqlState, sqlState.hasPrefix("22") || sqlState == "42601" {
+            text += Self.redactingQuotes(message)
+        } else {
+            text += message
+        }
+        if let sqlState { text += " (sqlState \(sqlState)" + (constraint.map { ", constraint \($0)" } ?? "") + ")" }
+        return text
     }
 
     /// True for SQLSTATE 23505 (unique_violation), e.g. to answer HTTP 409.
@@ -56,19 +74,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, Equatable
     /// Quoted text is redacted where the server quotes input rather than names: data exceptions
     /// (SQLSTATE class 22, `invalid input syntax for type bigint: "…"`) and syntax errors
     /// (42601, `syntax error at or near "…"`, a piece of the SQL).
-    public var description: String {
-        var text = "PostgresError.\(code): "
-        if let sqlState, sqlState.hasPrefix("22") || sqlState == "42601" {
-            text += Self.redactingQuotes(message)
-        } else {
-            text += message
-        }
-        if let sqlState { text += " (sqlState \(sqlState)" + (constraint.map { ", constraint \($0)" } ?? "") + ")" }
-        return text
-    }
-
-    /// Equality on `code` only.
-    public static func == (lhs: PostgresError, rhs: PostgresError) -> Bool { lhs.code == rhs.code }
+    public var description: String { "PostgresError.\(code): \(reason)" }
 
     static func redactingQuotes(_ message: String) -> String {
         var out = ""
@@ -91,6 +97,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, Equatable
         return copy
     }
 
-    static func decoding(_ message: String) -> PostgresError { PostgresError(code: .decoding, message: message) }
-    static func encoding(_ message: String) -> PostgresError { PostgresError(code: .encoding, message: message) }
+    static func decoding(_ message: String, file: String = #fileID, line: Int = #line) -> PostgresError {
+        PostgresError(code: .decoding, message: message, file: file, line: line)
+    }
+    static func encoding(_ message: String, file: String = #fileID, line: Int = #line) -> PostgresError {
+        PostgresError(code: .encoding, message: message, file: file, line: line)
+    }
 }

@@ -1,3 +1,4 @@
+package import SMAErrors
 package import Core
 package import NodeServices
 package import SMAPostgres
@@ -29,9 +30,17 @@ extension Store {
     }
 
     /// The audit insert failed: the write it belongs to must not happen.
-    package struct AuditFailure: Error, CustomStringConvertible {
+    package struct AuditFailure: CodedError {
         package var underlying: PostgresError
-        package var description: String { "audit record could not be stored: \(underlying)" }
+        package var file: String
+        package var line: Int
+        package init(underlying: PostgresError, file: String = #fileID, line: Int = #line) {
+            self.underlying = underlying
+            self.file = file
+            self.line = line
+        }
+        package var code: String { "audit_failed" }
+        package var reason: String { "audit record could not be stored: \(underlying)" }
     }
 
     /// A page of the audit trail by id: oldest first (`id > after`) or newest first (`id < after`).

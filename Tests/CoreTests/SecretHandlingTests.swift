@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SwiftASN1
+import SMAErrors
 import Testing
 @testable import Core
 

@@ -1,4 +1,5 @@
 import Foundation
+import SMAErrors
 import Testing
 @testable import Core
 

@@ -5,6 +5,7 @@ package import Hummingbird
 package import Logging
 package import NIOCore
 package import NodeServices
+import SMAErrors
 package import Prometheus
 
 /// Maps every error thrown below it to an `APIError` response, and counts 4xx/5xx.
@@ -28,7 +29,7 @@ package struct ErrorMiddleware: RouterMiddleware {
         case let e as APIError: return e
         case let e as InputError: return .from(e)
         case let e as NodeError:
-            if e.code == .internal { context.logger.error("request failed", metadata: ["error": "\(e)"]) }
+            if e.code == .internal { context.logger.error("request failed", metadata: ["error": "\(e)", "error.location": "\(e.location)"]) }
             return .from(e)
         case let e as HTTPError:
             switch e.status {

@@ -1,5 +1,7 @@
+public import SMAErrors
+
 /// An error of the certificate authority or key handling. Never carries key material.
-public struct AuthorityError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct AuthorityError: CodedError {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let raw: String
         public static let keyMismatch = Code(raw: "key_mismatch")
@@ -12,12 +14,13 @@ public struct AuthorityError: Error, Sendable, Equatable, CustomStringConvertibl
 
     public var code: Code
     public var reason: String
+    public var file: String
+    public var line: Int
 
-    public init(_ code: Code, _ reason: String) {
+    public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.reason = reason
+        self.file = file
+        self.line = line
     }
-
-    public static func == (a: Self, b: Self) -> Bool { a.code == b.code }
-    public var description: String { "\(code): \(reason)" }
 }

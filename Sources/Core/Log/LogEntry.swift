@@ -1,4 +1,5 @@
 import Crypto
+public import SMAErrors
 
 /// One entry of the registration log (DESIGN §2): a numbered, signed change.
 ///
@@ -71,21 +72,25 @@ public enum LogEntryKind: String, Sendable, Codable, CaseIterable {
 }
 
 /// A log problem: refused entries are reported, never applied.
-public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable {
+public struct LogError: CodedError {
+    public enum Code: String, Sendable, CustomStringConvertible {
         case badSignature = "bad_signature"
         case malformedPayload = "malformed_payload"
         case gap
         case conflict
+        public var description: String { rawValue }
     }
     public var code: Code
     public var seq: Int64
     public var reason: String
-    public init(_ code: Code, seq: Int64, _ reason: String) {
+    public var file: String
+    public var line: Int
+    public init(_ code: Code, seq: Int64, _ reason: String, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.seq = seq
         self.reason = reason
+        self.file = file
+        self.line = line
     }
-    public static func == (a: Self, b: Self) -> Bool { a.code == b.code && a.seq == b.seq }
     public var description: String { "log entry \(seq): \(code.rawValue): \(reason)" }
 }

@@ -1,15 +1,22 @@
+public import SMAErrors
 /// A client mistake in a request body: names the field, never echoes its value.
-public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
+///
+/// Its code is the field's JSON path (what a client and a test match on); the reason says what is wrong with it.
+public struct InputError: CodedError {
     /// JSON path of the offending field, e.g. `camera_token.nonce`.
     public var field: String
     public var problem: String
-    public init(field: String, _ problem: String) {
+    public var file: String
+    public var line: Int
+    public init(field: String, _ problem: String, file: String = #fileID, line: Int = #line) {
         self.field = field
         self.problem = problem
+        self.file = file
+        self.line = line
     }
-    public var description: String { "\(field): \(problem)" }
-    /// Equal when they name the same field.
-    public static func == (a: Self, b: Self) -> Bool { a.field == b.field }
+    /// The field at fault: errors naming the same field are equal.
+    public var code: String { field }
+    public var reason: String { problem }
 }
 
 /// `POST /validate` body, exactly as aggregators send it (DESIGN §1).

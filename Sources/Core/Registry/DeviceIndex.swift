@@ -1,3 +1,4 @@
+public import SMAErrors
 /// The in-memory device index: NUC hash -> device and serial -> device.
 ///
 /// A plain value type, not thread-safe; `Registry` puts it behind a lock.
@@ -33,19 +34,40 @@ public struct DeviceIndex: Sendable {
     }
 
     /// Why an insert was refused.
-    public enum InsertConflict: Error, Equatable, Sendable {
-        case duplicateSerial
-        case duplicateNUCHash
-        case invalidTables
+    public struct InsertConflict: CodedError {
+        public enum Code: String, Sendable, CustomStringConvertible {
+            case duplicateSerial = "duplicate_serial"
+            case duplicateNUCHash = "duplicate_nuc_hash"
+            case invalidTables = "invalid_tables"
+            public var description: String { rawValue }
+        }
+        public var code: Code
+        public var file: String
+        public var line: Int
+        public init(_ code: Code, file: String = #fileID, line: Int = #line) {
+            self.code = code
+            self.file = file
+            self.line = line
+        }
+        public var reason: String {
+            switch code {
+            case .duplicateSerial: "a device with this serial is already registered"
+            case .duplicateNUCHash: "a device with this NUC hash is already registered"
+            case .invalidTables: "not three distinct key table ids from 0 to 65535"
+            }
+        }
+        public static let duplicateSerial = InsertConflict(.duplicateSerial)
+        public static let duplicateNUCHash = InsertConflict(.duplicateNUCHash)
+        public static let invalidTables = InsertConflict(.invalidTables)
     }
 
     /// Adds a device; refuses a duplicate serial or NUC hash, or a table list that is not 3 distinct ids in 0..<65536.
     public mutating func insert(_ device: RegisteredDevice) throws(InsertConflict) {
         let t = device.tableIDs
         guard t.count == BirthmarkProtocol.tablesPerDevice, t[0] != t[1], t[0] != t[2], t[1] != t[2],
-              t.allSatisfy({ (0...Int(UInt16.max)).contains($0) }) else { throw .invalidTables }
-        guard bySerial[device.serial] == nil else { throw .duplicateSerial }
-        guard byNUC[device.nucHash] == nil else { throw .duplicateNUCHash }
+              t.allSatisfy({ (0...Int(UInt16.max)).contains($0) }) else { throw InsertConflict(.invalidTables) }
+        guard bySerial[device.serial] == nil else { throw InsertConflict(.duplicateSerial) }
+        guard byNUC[device.nucHash] == nil else { throw InsertConflict(.duplicateNUCHash) }
         let slot = Int32(entries.count)
         entries.append(Entry(nucHash: device.nucHash, serial: device.serial,
                              t0: UInt16(t[0]), t1: UInt16(t[1]), t2: UInt16(t[2]), revoked: device.revoked))

@@ -1,3 +1,4 @@
+package import SMAErrors
 package import Core
 package import Foundation
 package import Logging
@@ -174,14 +175,20 @@ package enum NodeRole: String, Codable, Sendable {
     case follower
 }
 
-/// A configuration problem; names the key.
-package struct ConfigurationError: Error, CustomStringConvertible {
+/// A configuration problem; its code is the configuration key at fault.
+package struct ConfigurationError: CodedError {
     package var key: String
     package var problem: String
-    package init(key: String, problem: String) {
+    package var file: String
+    package var line: Int
+    package init(key: String, problem: String, file: String = #fileID, line: Int = #line) {
         self.key = key
         self.problem = problem
+        self.file = file
+        self.line = line
     }
+    package var code: String { key }
+    package var reason: String { problem }
     package var description: String { "configuration: \(key): \(problem)" }
 }
 

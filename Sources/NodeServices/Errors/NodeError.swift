@@ -1,9 +1,9 @@
 package import Core
 package import Foundation
-package import Logging
+package import SMAErrors
 
 /// A node-level error with a stable code. `reason` never contains secrets, tokens, NUC hashes or SQL.
-package struct NodeError: Error, Sendable, CustomStringConvertible, Equatable {
+package struct NodeError: CodedError {
     package struct Code: Hashable, Sendable, CustomStringConvertible {
         package let raw: String
         package static let notInitialized = Code(raw: "not_initialized")
@@ -24,12 +24,15 @@ package struct NodeError: Error, Sendable, CustomStringConvertible, Equatable {
     /// For `invalidInput` / `conflict`: the JSON field at fault.
     package var field: String?
 
-    package init(_ code: Code, _ reason: String, field: String? = nil) {
+    package var file: String
+    package var line: Int
+
+    package init(_ code: Code, _ reason: String, field: String? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.reason = reason
         self.field = field
+        self.file = file
+        self.line = line
     }
 
-    package static func == (a: Self, b: Self) -> Bool { a.code == b.code }
-    package var description: String { "\(code): \(reason)" }
 }

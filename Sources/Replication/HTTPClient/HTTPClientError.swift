@@ -1,7 +1,9 @@
+public import SMAErrors
+
 /// Why an HTTP request failed; `description` never contains request bodies or header values.
 ///
 /// Two errors are equal when their codes are equal.
-public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct HTTPClientError: CodedError, Hashable {
     /// The kind of failure, stable for matching (`error.code == .timeout`).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Backing: String, Hashable, Sendable {
@@ -45,22 +47,24 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
     public var curlCode: Int
     /// libcurl's error-buffer text (or `curl_easy_strerror`), copied when the transfer ended; never request data.
     public var message: String
+    public var file: String
+    public var line: Int
 
     /// Creates an error value.
-    public init(code: Code, curlCode: Int = 0, message: String) {
+    public init(code: Code, curlCode: Int = 0, message: String, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.curlCode = curlCode
         self.message = message
+        self.file = file
+        self.line = line
     }
+
+    /// curl's message.
+    public var reason: String { message }
 
     /// A one-line summary: code, curl code and curl's message.
     public var description: String {
         "HTTPClientError.\(code) (curl \(curlCode)): \(message)"
-    }
-
-    /// Errors compare equal when their codes are equal.
-    public static func == (lhs: HTTPClientError, rhs: HTTPClientError) -> Bool {
-        lhs.code == rhs.code
     }
 
     /// Hashes the code only, consistent with `==`.

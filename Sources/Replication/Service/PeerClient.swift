@@ -1,3 +1,4 @@
+package import SMAErrors
 package import Core
 package import NodeServices
 package import Foundation
@@ -45,14 +46,29 @@ package final class PeerClient: Sendable {
                              trustRootsPEM: try read(ca, "peer_ca_file"))
     }
 
-    package struct PeerError: Error, CustomStringConvertible {
-        package var description: String
+    /// A peer answered, but not as the protocol says (a non-200 status or a body that does not decode).
+    package struct PeerError: CodedError {
+        package enum Code: String, Sendable, CustomStringConvertible {
+            case unexpectedStatus = "unexpected_status"
+            case malformedAnswer = "malformed_answer"
+            package var description: String { rawValue }
+        }
+        package var code: Code
+        package var reason: String
+        package var file: String
+        package var line: Int
+        package init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+            self.code = code
+            self.reason = reason
+            self.file = file
+            self.line = line
+        }
     }
 
     private func json<T: Decodable>(_ type: T.Type, _ response: HTTPClientResponse, _ what: String) throws -> T {
-        guard response.status == 200 else { throw PeerError(description: "\(what): HTTP \(response.status)") }
+        guard response.status == 200 else { throw PeerError(.unexpectedStatus, "\(what): HTTP \(response.status)") }
         do { return try JSONDecoder().decode(T.self, from: Data(response.body)) } catch {
-            throw PeerError(description: "\(what): malformed answer")
+            throw PeerError(.malformedAnswer, "\(what): the answer does not decode")
         }
     }
 
