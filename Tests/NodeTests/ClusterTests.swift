@@ -186,14 +186,15 @@ import Testing
 
     @Test func deposedLeaderCannotCommit() async throws {
         try await TestNode.with(tables: 10) { node in
-            let c = try node.database.connect()
-            let headBefore = try Store.logHead(c)
-            // Another node takes over while this one still believes it leads (a pause, a partition).
-            try c.query("UPDATE leader_lease SET holder = 'someone-else', epoch = epoch + 1, expires_at = now() + interval '1 minute'")
+            let headBefore = try await node.database.withConnection { c in
+                // Another node takes over while this one still believes it leads (a pause, a partition).
+                try c.query("UPDATE leader_lease SET holder = 'someone-else', epoch = epoch + 1, expires_at = now() + interval '1 minute'")
+                return try Store.logHead(c)
+            }
             await #expect(throws: NodeError(.notLeader, "")) {
                 _ = try await node.runtime.devices!.provision(ProvisionRequest(device_serial: "LATE", device_family: "F"), actor: .command("test"))
             }
-            #expect(try Store.logHead(c) == headBefore)
+            #expect(try await node.database.withConnection { c in try Store.logHead(c) } == headBefore)
             #expect(node.runtime.state.registry.device(serial: "LATE") == nil)
         }
     }

@@ -52,11 +52,14 @@ import Testing
     @Test func initRefusesToOverwriteKeysUnlessForced() async throws {
         try await TestNode.with(tables: 10) { node in
             let kek = try NodeRuntime.readKEK(path: node.kekPath)
-            let c = try node.database.connect()
-            #expect(throws: NodeError(.alreadyInitialized, "")) {
-                _ = try NodeBootstrap.initialize(c, kek: kek, tables: 10, manufacturer: "M", force: false, logger: testLogger) { _ in }
+            await #expect(throws: NodeError(.alreadyInitialized, "")) {
+                _ = try await node.database.withConnection { c in
+                    try NodeBootstrap.initialize(c, kek: kek, tables: 10, manufacturer: "M", force: false, logger: testLogger) { _ in }
+                }
             }
-            let summary = try NodeBootstrap.initialize(c, kek: kek, tables: 12, manufacturer: "M", force: true, logger: testLogger) { _ in }
+            let summary = try await node.database.withConnection { c in
+                try NodeBootstrap.initialize(c, kek: kek, tables: 12, manufacturer: "M", force: true, logger: testLogger) { _ in }
+            }
             #expect(summary.tables == 12 && summary.headSeq == 3)
         }
     }
@@ -64,7 +67,7 @@ import Testing
     @Test func apiKeyCreatedOutsideTheNodeIsPickedUpFromTheLog() async throws {
         try await TestNode.with(tables: 10) { node in
             let kek = try NodeRuntime.readKEK(path: node.kekPath)
-            let created = try NodeBootstrap.createAPIKey(try node.database.connect(), kek: kek, role: .admin, name: "late")
+            let created = try await node.database.withConnection { c in try NodeBootstrap.createAPIKey(c, kek: kek, role: .admin, name: "late") }
             #expect(node.runtime.state.apiKeys.authenticate(created.key) == nil)
             await LogTailer(store: node.runtime.store, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
             #expect(node.runtime.state.apiKeys.authenticate(created.key)?.name == "late")
@@ -74,14 +77,15 @@ import Testing
 
     @Test func forgedEntryInTheDatabaseIsRefusedNotApplied() async throws {
         try await TestNode.with(tables: 10) { node in
-            let c = try node.database.connect()
             let forger = LogSigner.generate()
-            let head = try Store.logHead(c)
+            let head = try await node.database.withConnection { c in try Store.logHead(c) }
             let forged = forger.sign(.apiKeyCreated(.init(id: 99, name: "evil", role: .admin, keyHash: APIKey.hash("sma_evil"))),
                                      seq: head + 1, epoch: 0, timestampMillis: 0)
-            try c.transaction { c in
-                try Store.insertEntries(c, [forged])
-                try c.query("UPDATE log_head SET seq = \(head + 1)")
+            try await node.database.withConnection { c in
+                try c.transaction { c in
+                    try Store.insertEntries(c, [forged])
+                    try c.query("UPDATE log_head SET seq = \(head + 1)")
+                }
             }
             await LogTailer(store: node.runtime.store, state: node.runtime.state, verifier: node.runtime.verifier, period: .seconds(1), logger: testLogger).poll()
             #expect(node.runtime.state.apiKeys.authenticate("sma_evil") == nil)
@@ -109,17 +113,18 @@ import Testing
 @Suite(.serialized) struct LogChainStoreTests {
     @Test func validlySignedEntryFromAnotherHistoryIsRefusedAsAConflict() async throws {
         try await TestNode.with(tables: 10) { node in
-            let c = try node.database.connect()
             let kek = try NodeRuntime.readKEK(path: node.kekPath)
-            let (signer, _) = try Store.writerKeys(c, kek: kek)
-            let head = try Store.logHead(c)
+            let (signer, head) = try await node.database.withConnection { c in (try Store.writerKeys(c, kek: kek).0, try Store.logHead(c)) }
             // Signed with the real cluster key but chained to a different history (a forked leader).
             let fork = signer.sign(.deviceReinstated(.init(serial: "X")), seq: head + 1, previousHash: [UInt8](repeating: 7, count: 32),
                                    epoch: 9, timestampMillis: 0)
-            let result = try Store.applyReplicated(c, [(fork, try signer.verifier.verify(fork))])
+            let change = try signer.verifier.verify(fork)
+            let (result, headAfter) = try await node.database.withConnection { c in
+                (try Store.applyReplicated(c, [(fork, change)]), try Store.logHead(c))
+            }
             #expect(result.conflicts == [head + 1])
             #expect(result.applied.isEmpty)
-            #expect(try Store.logHead(c) == head)
+            #expect(headAfter == head)
         }
     }
 }

@@ -85,7 +85,7 @@ import SMATestSupport
                 #expect(try await NodeAPITests.validate(node, client, NodeAPITests.token(from: file, tableSlot: 1)).1?.valid == false)
             }
             // The retirements are in the database, from which a restarting node loads them.
-            let stored = try Store.keyTables(try node.database.connect())
+            let stored = try await node.database.withConnection { c in try Store.keyTables(c) }
             #expect(stored.filter { $0.retiredMillis != nil }.count == 2)
         }
     }
@@ -165,9 +165,10 @@ import SMATestSupport
     @Test("a write whose audit record cannot be stored is refused and leaves no trace")
     func writeWithoutAuditRecordDoesNotHappen() async throws {
         try await TestNode.with(tables: 10) { node in
-            let c = try node.database.connect()
-            try c.query("ALTER TABLE audit_log ADD CONSTRAINT audit_refused CHECK (false) NOT VALID")
-            let head = try Store.logHead(c)
+            let head = try await node.database.withConnection { c in
+                try c.query("ALTER TABLE audit_log ADD CONSTRAINT audit_refused CHECK (false) NOT VALID")
+                return try Store.logHead(c)
+            }
             try await node.withClient { client in
                 try await client.execute(uri: "/api/v1/devices/provision", method: .post, headers: node.headers(.provisioner),
                                          body: jsonBody(["device_serial": "CAM-X", "device_family": "F"])) { r in
@@ -178,10 +179,13 @@ import SMATestSupport
                     #expect(r.status == .notFound)
                 }
             }
-            #expect(try Store.logHead(c) == head)
+            let (headAfter, devices) = try await node.database.withConnection { c in
+                (try Store.logHead(c), try c.query("SELECT count(*) FROM devices").first!.decode(0, as: Int.self))
+            }
+            #expect(headAfter == head)
             #expect(node.runtime.state.applied == head)
             #expect(node.runtime.state.registry.device(serial: "CAM-X") == nil)
-            #expect(try c.query("SELECT count(*) FROM devices").first!.decode(0, as: Int.self) == 0)
+            #expect(devices == 0)
         }
     }
 
@@ -235,8 +239,10 @@ import SMATestSupport
             let after = try #require(node.runtime.state.crl)
             #expect(after.number > before.number && seq > after.number)
             // Not audited: a re-issue is no operator action.
-            let c = try node.database.connect()
-            #expect(try c.query("SELECT count(*) FROM audit_log WHERE log_seq = \(seq)").first!.decode(0, as: Int.self) == 0)
+            let audited = try await node.database.withConnection { c in
+                try c.query("SELECT count(*) FROM audit_log WHERE log_seq = \(seq)").first!.decode(0, as: Int.self)
+            }
+            #expect(audited == 0)
         }
     }
 

@@ -56,7 +56,7 @@ final class TestCluster: @unchecked Sendable {
         var allPeers: [String] = []
         var planned: [(String, String, NodeRole, Int, Int, String)] = []
         for (r, ids) in layout.enumerated() {
-            let db = try TestDatabase.create()
+            let db: TestDatabase = try await TestDatabase.create()
             databases.append(db)
             for id in ids {
                 let (pub, peer) = (try Self.freePort(), try Self.freePort())
@@ -64,12 +64,13 @@ final class TestCluster: @unchecked Sendable {
                 allPeers.append("https://127.0.0.1:\(peer)")
             }
         }
-        let authoritative = try databases[0].connect()
-        _ = try NodeBootstrap.initialize(authoritative, kek: kek, tables: tables, manufacturer: "SIMULATED_MFG", force: false, logger: logger) { _ in }
-        var k: [Role: String] = [:]
-        for role in Role.allCases { k[role] = try NodeBootstrap.createAPIKey(authoritative, kek: kek, role: role, name: "test-\(role)").key }
+        let (k, logKey) = try await databases[0].withConnection(logger: logger) { authoritative in
+            _ = try NodeBootstrap.initialize(authoritative, kek: kek, tables: tables, manufacturer: "SIMULATED_MFG", force: false, logger: logger) { _ in }
+            var k: [Role: String] = [:]
+            for role in Role.allCases { k[role] = try NodeBootstrap.createAPIKey(authoritative, kek: kek, role: role, name: "test-\(role)").key }
+            return (k, Hex.encode(try Store.meta(authoritative, Store.MetaKey.logPublicKey)!))
+        }
         keys = k
-        let logKey = Hex.encode(try Store.meta(authoritative, Store.MetaKey.logPublicKey)!)
 
         for (id, region, role, pub, peer, conninfo) in planned {
             let issued = try ClusterPKI.issueNodeCertificate(nodeID: id, hosts: ["127.0.0.1"], ca: ca.certificate, caKey: ca.key, now: Date())
@@ -158,7 +159,7 @@ final class TestCluster: @unchecked Sendable {
     func shutdown() async {
         for id in nodes.keys { await stop(id) }
         http.shutdown()
-        for db in databases { db.drop() }
+        for db in databases { await db.drop() }
         try? FileManager.default.removeItem(atPath: dir)
     }
 

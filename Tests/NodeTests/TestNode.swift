@@ -25,7 +25,7 @@ struct TestNode: Sendable {
 
     static func make(tables: Int = 2500, anonymous: Bool = false, logger: Logger = testLogger,
                      configure: (inout NodeConfiguration) -> Void = { _ in }) async throws -> TestNode {
-        let db = try TestDatabase.create()
+        let db: TestDatabase = try await TestDatabase.create()
         let kekPath = FileManager.default.temporaryDirectory.appendingPathComponent("sma-kek-\(db.name)").path
         try KeyEncryptionKey.generate().fileContents.write(toFile: kekPath, atomically: true, encoding: .utf8)
         var config = NodeConfiguration()
@@ -38,11 +38,13 @@ struct TestNode: Sendable {
         config.minSeqWaitSeconds = 0.3
         configure(&config)
         let kek = try NodeRuntime.readKEK(path: kekPath)
-        let conn = try db.connect()
-        _ = try NodeBootstrap.initialize(conn, kek: kek, tables: tables, manufacturer: "SIMULATED_MFG", force: false, logger: logger) { _ in }
-        var keys: [Role: String] = [:]
-        for role in Role.allCases {
-            keys[role] = try NodeBootstrap.createAPIKey(conn, kek: kek, role: role, name: "test-\(role.rawValue)").key
+        let keys = try await db.withConnection(logger: logger) { conn in
+            _ = try NodeBootstrap.initialize(conn, kek: kek, tables: tables, manufacturer: "SIMULATED_MFG", force: false, logger: logger) { _ in }
+            var keys: [Role: String] = [:]
+            for role in Role.allCases {
+                keys[role] = try NodeBootstrap.createAPIKey(conn, kek: kek, role: role, name: "test-\(role.rawValue)").key
+            }
+            return keys
         }
         return try await TestNode(database: db, config: config, kekPath: kekPath, keys: keys, logger: logger)
     }
@@ -82,7 +84,7 @@ struct TestNode: Sendable {
     func stop() async {
         await runtime.shutdown()
         try? FileManager.default.removeItem(atPath: kekPath)
-        database.drop()
+        await database.drop()
     }
 
     /// Runs `body` against the node's router.

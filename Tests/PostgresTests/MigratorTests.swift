@@ -15,9 +15,12 @@ import Testing
     ]
 
     func withDatabase(_ body: (TestDatabase) async throws -> Void) async throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        try await body(database)
+        let database: TestDatabase = try await TestDatabase.create()
+        do { try await body(database) } catch {
+            await database.drop()
+            throw error
+        }
+        await database.drop()
     }
 
     @Test func appliesOnceAndIsIdempotent() async throws {

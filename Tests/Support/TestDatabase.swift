@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 public import Logging
 public import SMAPostgres
 public import Testing
@@ -60,9 +61,41 @@ public struct TestDatabase: Sendable {
         }
     }
 
-    /// A new connection to the database.
+    /// A new connection to the database (blocking: for synchronous tests of the wrapper itself).
     public func connect(logger: Logger = testLogger) throws -> PostgresConnection {
         try PostgresConnection(conninfo: conninfo, logger: logger)
+    }
+
+    // MARK: off the cooperative pool
+    //
+    // Async tests never block a cooperative thread on libpq (there are as many as cores, two here): these run the
+    // blocking work on NIO's thread pool, so suites can run in parallel without starving each other or the nodes
+    // they start.
+
+    /// Creates a new empty database, on NIO's thread pool.
+    public static func create() async throws -> TestDatabase {
+        try await NIOThreadPool.singleton.runIfActive { try TestDatabase.create() as TestDatabase }
+    }
+
+    /// Drops the database, on NIO's thread pool.
+    public func drop() async {
+        do {
+            let (admin, name) = (adminConninfo, self.name)
+            try await NIOThreadPool.singleton.runIfActive {
+                let connection = try PostgresConnection(conninfo: admin, logger: testLogger)
+                try connection.execute(script: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            }
+        } catch {
+            Issue.record("could not drop test database \(name): \(error)")
+        }
+    }
+
+    /// Runs `body` with a new connection to the database, on NIO's thread pool; the connection closes after it.
+    public func withConnection<T: Sendable>(logger: Logger = testLogger, _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        let conninfo = self.conninfo
+        return try await NIOThreadPool.singleton.runIfActive {
+            try body(try PostgresConnection(conninfo: conninfo, logger: logger))
+        }
     }
 
     /// `conninfo` with its database replaced: the URI's path, or an appended `dbname=` for key/value strings.
@@ -86,11 +119,16 @@ public struct TestDatabaseTrait: SuiteTrait, TestScoping {
         testCase: Test.Case?,
         performing function: @Sendable () async throws -> Void
     ) async throws {
-        let database = try TestDatabase.create()
-        defer { database.drop() }
-        try await TestDatabase.$current.withValue(database) {
-            try await function()
+        let database: TestDatabase = try await TestDatabase.create()
+        do {
+            try await TestDatabase.$current.withValue(database) {
+                try await function()
+            }
+        } catch {
+            await database.drop()
+            throw error
         }
+        await database.drop()
     }
 }
 

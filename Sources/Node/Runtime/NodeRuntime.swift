@@ -21,6 +21,9 @@ import X509
 final class NodeRuntime: Sendable {
     let config: NodeConfiguration
     let threadPool: NIOThreadPool
+    /// Blocking CPU work (provisioning's key generation and signing, log signature checks): one thread a core,
+    /// apart from the cooperative pool that serves requests and from the database threads.
+    let cpuPool: NIOThreadPool
     let pool: PostgresPool
     /// The database behind the storage ports.
     let store: SQLStore
@@ -46,17 +49,21 @@ final class NodeRuntime: Sendable {
         let kek = try readKEK(path: config.kekFile)
         let threadPool = NIOThreadPool(numberOfThreads: config.databasePoolSize + 2)
         threadPool.start()
+        let cpuPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        cpuPool.start()
         let pool = PostgresPool(conninfo: config.databaseURL, size: config.databasePoolSize, threadPool: threadPool, logger: logger)
         do {
-            return try await start(config: config, kek: kek, threadPool: threadPool, pool: pool, logger: logger)
+            return try await start(config: config, kek: kek, threadPool: threadPool, cpuPool: cpuPool, pool: pool, logger: logger)
         } catch {
             pool.close()
             try? await threadPool.shutdownGracefully()
+            try? await cpuPool.shutdownGracefully()
             throw error
         }
     }
 
-    private static func start(config: NodeConfiguration, kek: KeyEncryptionKey, threadPool: NIOThreadPool, pool: PostgresPool, logger: Logger) async throws -> NodeRuntime {
+    private static func start(config: NodeConfiguration, kek: KeyEncryptionKey, threadPool: NIOThreadPool, cpuPool: NIOThreadPool, pool: PostgresPool,
+                              logger: Logger) async throws -> NodeRuntime {
         let metrics = NodeMetrics()
         let incarnation = UInt64(Date().timeIntervalSince1970 * 1000)
         let state = NodeState(kek: kek, metrics: metrics, logger: logger, nodeID: config.nodeID, abuseThresholds: config.abuseThresholds,
@@ -69,10 +76,11 @@ final class NodeRuntime: Sendable {
         // Derive every key (CPU) while the devices stream in from PostgreSQL (I/O + decoding).
         let sealedTables = try await store.sealedKeyTables()
         let masterKeys = try state.unseal(sealedTables)
-        async let derived = (keys: masterKeys, tables: KeyTables(masterKeys: NodeState.dense(masterKeys)))
+        // (On the CPU thread pool: deriving 2,500,000 keys must not hold a cooperative thread.)
+        async let derived = cpuPool.runIfActive { (keys: masterKeys, tables: KeyTables(masterKeys: NodeState.dense(masterKeys))) }
         let snapshot = try await store.snapshot { n in logger.info("loading devices", metadata: ["devices.loaded": "\(n)"]) }
         let t1 = clock.now
-        try state.load(snapshot, derived: await derived)
+        try state.load(snapshot, derived: try await derived)
         guard let rawLogKey = snapshot.logPublicKey else {
             throw NodeError(.notInitialized, "database has no log verification key: run `sma-node init`")
         }
@@ -90,7 +98,7 @@ final class NodeRuntime: Sendable {
 
         var peer: Peer?
         if config.peerEnabled {
-            peer = try makePeer(config: config, state: state, store: store, verifier: verifier, logger: logger)
+            peer = try makePeer(config: config, state: state, store: store, cpuPool: cpuPool, verifier: verifier, logger: logger)
         }
         var devices: DeviceService?
         let runtimeLeadership = Leadership(nodeID: config.nodeID, ttlSeconds: config.leaseTTLSeconds)
@@ -101,14 +109,14 @@ final class NodeRuntime: Sendable {
                 pushes?.enqueue(entries)
             }
             devices = DeviceService(state: state, writer: writer, authority: authority, manufacturer: config.manufacturer,
-                                    maEndpoint: config.effectiveMAEndpoint, metrics: metrics,
+                                    maEndpoint: config.effectiveMAEndpoint, metrics: metrics, cpu: cpuPool,
                                     crlValidity: .milliseconds(Int64(config.crlValidityHours * 3_600_000)))
         }
-        return NodeRuntime(config: config, threadPool: threadPool, pool: pool, store: store, state: state, leadership: runtimeLeadership,
+        return NodeRuntime(config: config, threadPool: threadPool, cpuPool: cpuPool, pool: pool, store: store, state: state, leadership: runtimeLeadership,
                            metrics: metrics, devices: devices, verifier: verifier, logger: logger, peer: peer)
     }
 
-    private static func makePeer(config: NodeConfiguration, state: NodeState, store: SQLStore, verifier: LogVerifier,
+    private static func makePeer(config: NodeConfiguration, state: NodeState, store: SQLStore, cpuPool: NIOThreadPool, verifier: LogVerifier,
                                  logger: Logger) throws -> Peer {
         let tls = try PeerClient.tls(cert: config.peerCertFile!, key: config.peerKeyFile!, ca: config.peerCAFile!)
         let serverTLS: TLSConfiguration
@@ -126,15 +134,16 @@ final class NodeRuntime: Sendable {
         let view = ClusterView(me: me, timing: config.timing == "lan" ? .lan : .wan, seeds: config.seeds)
         let pushes = PushQueue()
         let client = PeerClient(tls: tls, nodeID: config.nodeID, sourceAddress: config.effectivePeerSourceAddress)
-        let replicator = Replicator(store: store, state: state, verifier: verifier, pushes: pushes, logger: logger)
+        let replicator = Replicator(store: store, cpu: cpuPool, state: state, verifier: verifier, pushes: pushes, logger: logger)
         return Peer(view: view, client: client, pushes: pushes, replicator: replicator, serverTLS: serverTLS)
     }
 
-    private init(config: NodeConfiguration, threadPool: NIOThreadPool, pool: PostgresPool, store: SQLStore, state: NodeState, leadership: Leadership,
+    private init(config: NodeConfiguration, threadPool: NIOThreadPool, cpuPool: NIOThreadPool, pool: PostgresPool, store: SQLStore, state: NodeState, leadership: Leadership,
                  metrics: NodeMetrics, devices: DeviceService?, verifier: LogVerifier, logger: Logger, peer: Peer?) {
         self.peer = peer
         self.config = config
         self.threadPool = threadPool
+        self.cpuPool = cpuPool
         self.pool = pool
         self.store = store
         self.state = state
@@ -224,5 +233,6 @@ final class NodeRuntime: Sendable {
         await peer?.client.shutdown()
         pool.close()
         try? await threadPool.shutdownGracefully()
+        try? await cpuPool.shutdownGracefully()
     }
 }

@@ -20,6 +20,8 @@ package final class NodeState: Sendable {
     private let logger: Logger
     private let sequencer: Mutex<LogSequencer>
     private let appliedSeq = Atomic<Int64>(0)
+    /// Requests waiting for an applied seq (`X-SMA-Min-Seq`).
+    package let appliedWaiters = AppliedSeqWaiters()
     private let ready = Atomic<Bool>(false)
     private let authority = Mutex<CertificateAuthorityCertificates?>(nil)
     private let masterKeys = Mutex<[Int: Bytes32]>([:])
@@ -94,6 +96,7 @@ package final class NodeState: Sendable {
         registry.replaceIndex(snapshot.index)
         sequencer.withLock { $0 = LogSequencer(applied: snapshot.head) }
         appliedSeq.store(snapshot.head, ordering: .releasing)
+        appliedWaiters.advance(to: snapshot.head)
         metrics.appliedSeq.set(snapshot.head)
     }
 
@@ -151,6 +154,7 @@ package final class NodeState: Sendable {
             }
             if let last = outcome.ready.last {
                 appliedSeq.store(last.seq, ordering: .releasing)
+                appliedWaiters.advance(to: last.seq)
                 metrics.appliedSeq.set(last.seq)
             }
         }
@@ -217,13 +221,9 @@ package final class NodeState: Sendable {
     }
 
     /// Waits until `seq` is applied here, or `timeout` passes. Returns whether it was reached.
+    /// Woken by the apply itself (`AppliedSeqWaiters`), not by polling.
     package func waitForApplied(_ seq: Int64, timeout: Duration) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while applied < seq {
-            if clock.now >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return true
+        if applied >= seq { return true }
+        return await appliedWaiters.wait(for: seq, timeout: timeout)
     }
 }

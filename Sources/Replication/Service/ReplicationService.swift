@@ -119,7 +119,7 @@ package struct ReplicationService: Service {
             let batch = try await client.pull(source.peerURL, after: after, limit: limit)
             let t1 = clock.now
             let last = batch.entries.map(\.seq).max()
-            let verified = replicator.verify(batch.entries, from: source.id)
+            let verified = try await replicator.verify(batch.entries, from: source.id)
             return (verified, last, batch.entries.count == limit, t0.duration(to: t1), t1.duration(to: clock.now))
         }
         let start = clock.now, first = state.applied

@@ -1,3 +1,4 @@
+package import NIOPosix
 package import Core
 package import NodeServices
 package import Foundation
@@ -10,13 +11,16 @@ package import Synchronization
 /// idempotently, into this node's PostgreSQL and then into memory. New entries are re-pushed (epidemic).
 package final class Replicator: Sendable {
     package let store: any LogStore
+    /// Where signature checks run (they may take every core for a large catch-up batch).
+    let cpu: NIOThreadPool
     package let state: NodeState
     package let verifier: LogVerifier
     package let pushes: PushQueue
     package let logger: Logger
 
-    package init(store: any LogStore, state: NodeState, verifier: LogVerifier, pushes: PushQueue, logger: Logger) {
+    package init(store: any LogStore, cpu: NIOThreadPool, state: NodeState, verifier: LogVerifier, pushes: PushQueue, logger: Logger) {
         self.store = store
+        self.cpu = cpu
         self.state = state
         self.verifier = verifier
         self.pushes = pushes
@@ -42,8 +46,13 @@ package final class Replicator: Sendable {
         try await apply(verify(wire, from: peer), repush: true)
     }
 
-    /// Checks signatures (all cores) and decodes; stops at the first refused entry.
-    package func verify(_ wire: [WireLogEntry], from peer: String) -> Verified {
+    /// Checks signatures (all cores) and decodes on the CPU thread pool; stops at the first refused entry.
+    package func verify(_ wire: [WireLogEntry], from peer: String) async throws -> Verified {
+        try await cpu.runIfActive { self.verifyBlocking(wire, from: peer) }
+    }
+
+    /// The blocking half of `verify`: never call it on the cooperative pool.
+    private func verifyBlocking(_ wire: [WireLogEntry], from peer: String) -> Verified {
         let sorted = wire.sorted(by: { $0.seq < $1.seq })
         var out = Verified(items: [], refused: 0, peer: peer)
         // Fast path: an unbroken hash chain needs one signature check (its last entry). How the first
