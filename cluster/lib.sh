@@ -2,7 +2,7 @@
 # Shared functions for the cluster/ scripts and .ci/run. Source it; do not run it.
 #
 # Run state lives in .cluster/ at the repository top (git-ignored):
-#   state.json            the cluster as DESIGN.md §4 describes it (0600: holds API keys)
+#   state.json            the cluster as docs/ARCHITECTURE.md §4 describes it (0600: holds API keys)
 #   topology              regions and nodes per region chosen by the first cluster/up,
 #                         plus one line per region added by cluster/add-region
 #   sma-node-bin          the sma-node binary cluster/up built (cluster/start reuses it)
@@ -22,7 +22,7 @@ STATE_FILE="$STATE_DIR/state.json"
 SECRETS_DIR="$STATE_DIR/secrets"
 SMA_PROG=${SMA_PROG:-$(basename "$(dirname "$0")")/$(basename "$0")}
 
-# Ports of the local cluster (DESIGN.md §4). SMA_PORT_OFFSET (default 0) shifts every port,
+# Ports of the local cluster (docs/ARCHITECTURE.md §4). SMA_PORT_OFFSET (default 0) shifts every port,
 # so a second checkout can run its own cluster and tests beside the first (e.g. SMA_PORT_OFFSET=200).
 SMA_PORT_OFFSET=${SMA_PORT_OFFSET:-0}
 [[ $SMA_PORT_OFFSET =~ ^[0-9]+$ ]] || { echo "SMA_PORT_OFFSET must be a non-negative integer" >&2; exit 2; }
@@ -121,7 +121,10 @@ ensure_swift() {
 
 # ---------------------------------------------------------------- PostgreSQL
 
+# The one setting that names the PostgreSQL server binaries (initdb, pg_ctl, psql): SMA_PG_BIN,
+# Debian's PostgreSQL 15 by default. Exported, so the Python tools (cluster/smatools) use the same.
 PG_BIN=${SMA_PG_BIN:-/usr/lib/postgresql/15/bin}
+export SMA_PG_BIN=$PG_BIN
 PG_SUPERUSER=postgres
 
 pg_check_bin() {
