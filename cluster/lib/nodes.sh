@@ -55,76 +55,29 @@ read_log_key() { # SMA_NODE_BINARY
     echo "$key"
 }
 
-# Writes .cluster/nodes/<id>/config.json for each node ID given: creates a missing one,
-# and updates an existing one in place (edits of other keys are kept): it gets the
+# Writes .cluster/nodes/<id>/config.json for each node ID given (sma-node cluster config): creates
+# a missing one, and updates an existing one in place (edits of other keys are kept): it gets the
 # peer-channel files, timing "lan" and seeds (the peer URLs of every node of the topology)
 # when it has none of its own, and log_verification_key always (the cluster has one key).
 # Peer addresses: region k's nodes listen on and connect from region_peer_host k; a config
 # written before that (peer_host 127.0.0.1 and only 127.0.0.1 seeds) is moved to it.
 write_configs() { # LOG_KEY ID...
-    local log_key=$1 id region role public_port peer_port rows="" all_peers=""
+    local log_key=$1 bin id region role public_port peer_port rows="" seeds=()
     shift
+    bin=$(node_binary) || exit 1
     for id in "${NODE_IDS[@]}"; do
         read -r _ _ _ _ peer_port <<<"$(node_layout "$id")"
-        all_peers+="https://$(node_peer_host "$id"):$peer_port "
+        seeds+=(--seed "https://$(node_peer_host "$id"):$peer_port")
     done
     for id in "$@"; do
         read -r _ region role public_port peer_port <<<"$(node_layout "$id")"
         { mkdir -p "$(node_dir "$id")" && chmod 0700 "$(node_dir "$id")"; } || die "cannot create $(node_dir "$id")"
         rows+=$(printf '%s\t' "$id" "$region" "$role" "$public_port" "$peer_port" "$(pg_instance_url "$region" sma)" "$(node_tls_dir "$id")" "$(node_peer_host "$id")")$'\n'
     done
-    # Rows travel in the environment (they hold database passwords), not in argv.
-    SMA_ROWS=$rows SMA_PEERS=$all_peers SMA_LOG_KEY=$log_key SMA_KEK="$SECRETS_DIR/kek" SMA_CA="$PKI_DIR/ca.pem" \
-        SMA_NODES_DIR="$STATE_DIR/nodes" SMA_PROG_NAME="$SMA_PROG" python3 - <<'PY' || die "could not write the node configs (error above)"
-import json, os, sys
-env = os.environ
-peers = env["SMA_PEERS"].split()
-for row in env["SMA_ROWS"].splitlines():
-    node_id, region, role, public_port, peer_port, database_url, tls_dir, peer_host = row.split("\t")[:8]
-    path = os.path.join(env["SMA_NODES_DIR"], node_id, "config.json")
-    me = "https://%s:%s" % (peer_host, peer_port)
-    if os.path.exists(path):
-        with open(path) as f:
-            config = json.load(f)
-        if not isinstance(config, dict):
-            sys.exit("%s does not hold a JSON object" % path)
-        if config.get("peer_host") == "127.0.0.1" and all(s.startswith("https://127.0.0.1:") for s in config.get("seeds") or []):
-            config["peer_host"] = peer_host     # written before regions had their own peer address
-            config["seeds"] = []
-    else:
-        config = {
-            "node_id": node_id, "region": region, "role": role,
-            "public_host": "127.0.0.1", "public_port": int(public_port),
-            "peer_host": peer_host, "peer_port": int(peer_port),
-            "database_url": database_url,
-            "kek_file": env["SMA_KEK"],
-            "anonymous_validation": False, "manufacturer": "SIMULATED_MFG", "log_level": "info",
-        }
-    before = json.dumps(config, sort_keys=True)
-    if not any(k in config for k in ("peer_cert_file", "peer_key_file", "peer_ca_file")):
-        config["peer_cert_file"] = os.path.join(tls_dir, "node.pem")
-        config["peer_key_file"] = os.path.join(tls_dir, "node.key")
-        config["peer_ca_file"] = env["SMA_CA"]
-    config.setdefault("timing", "lan")
-    seeds = [s for s in config.get("seeds") or [] if s != me]
-    if not seeds:
-        seeds = [p for p in peers if p != me]
-    config["seeds"] = seeds
-    key = env["SMA_LOG_KEY"]
-    if key:
-        old = config.get("log_verification_key")
-        if old and old != key:
-            print("%s: %s: log_verification_key replaced by the authoritative database's key" % (env["SMA_PROG_NAME"], path), file=sys.stderr)
-        config["log_verification_key"] = key
-    if json.dumps(config, sort_keys=True) == before and os.path.exists(path):
-        continue
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-PY
+    # Rows travel on stdin (they hold database passwords), not in argv.
+    printf '%s' "$rows" | "$bin" cluster config --nodes-dir "$STATE_DIR/nodes" --kek-file "$SECRETS_DIR/kek" \
+        --ca-file "$PKI_DIR/ca.pem" ${log_key:+--log-key "$log_key"} "${seeds[@]}" \
+        || die "could not write the node configs (error above)"
 }
 
 # True when PID is alive and is the sma-node serving CONFIG (guards against pid reuse).
@@ -154,7 +107,7 @@ node_launch() { # ID
     config=$(node_config "$id")
     log=$(node_log "$id")
     [[ -f $config ]] || die "node $id has no config at $config; run cluster/up to recreate it"
-    for port in $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("%s:%s %s:%s" % (c.get("public_host", "127.0.0.1"), c["public_port"], c.get("peer_host", "127.0.0.1"), c["peer_port"]))' "$config"); do
+    for port in $(state_tool listeners "$config"); do
         if port_in_use "${port##*:}" "${port%:*}"; then
             die "port $port of node $id is already in use by another process (another checkout's cluster? its cluster/down stops it); find it with: ss -ltnp 'sport = :${port##*:}'"
         fi
