@@ -40,3 +40,21 @@ ensure_swift() {
     fi
     command -v swift >/dev/null 2>&1 || die "swift is not on PATH (expected Swift 6.3 at /opt/swift/usr/bin); install it or add it to PATH"
 }
+
+# Makes command TOOL available: installs Debian package PACKAGE (default: TOOL) when we are root,
+# else fails in one line saying how to install it.
+ensure_tool() { # TOOL [PACKAGE]
+    local tool=$1 pkg=${2:-$1} log
+    command -v "$tool" >/dev/null 2>&1 && return 0
+    ((EUID == 0)) || die "$tool is missing; install it as root: apt-get install -y $pkg"
+    info "installing $pkg (for $tool)"
+    log=$(mktemp /tmp/sma-apt.XXXXXX.log)
+    if [[ ${SMA_APT_UPDATED:-} != 1 ]]; then
+        apt-get update >"$log" 2>&1 || { show_log_tail "$log" 20; die "apt-get update failed (output above); check the network, then retry"; }
+        export SMA_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >>"$log" 2>&1 \
+        || { show_log_tail "$log" 20; die "apt-get install $pkg failed (output above, full output: $log)"; }
+    rm -f "$log"
+    command -v "$tool" >/dev/null 2>&1 || die "$pkg is installed but $tool is still not on PATH"
+}
