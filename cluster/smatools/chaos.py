@@ -303,9 +303,9 @@ def fault_plan(state, seed, duration, partition=False):
         kinds[0] = "pg-write-region"
     followers = [r for r in sorted({n["region"] for n in nodes}) if r != WRITE_REGION]
     if not followers and (partition or "pg-follower-region" in kinds):
-        what = "cuts one off (--partition)" if partition else "stops its PostgreSQL"
-        raise Fail(f"chaos needs a cluster of at least 2 regions (a follower region besides {WRITE_REGION}: one of its faults "
-                   f"{what}); this one has {describe_size(state)}: run cluster/down --purge, then cluster/up "
+        what = "cuts a follower region off (--partition)" if partition else "stops a follower region's PostgreSQL"
+        raise Fail(f"chaos needs a cluster of at least 2 regions (its fault plan {what}; the write region {WRITE_REGION} "
+                   f"is no follower), but this one has {describe_size(state)}: run cluster/down --purge, then cluster/up "
                    "(default 3 x 2) or cluster/up --regions 2")
     if partition and followers:
         # One partition per ~5 faults (at least one), in place of plain kills (else of a later fault).
