@@ -64,7 +64,7 @@ read_log_key() { # SMA_NODE_BINARY
 write_configs() { # LOG_KEY ID...
     local log_key=$1 bin id region role public_port peer_port rows="" seeds=()
     shift
-    bin=$(node_binary) || exit 1
+    bin=$(cluster_files_bin) || exit 1
     for id in "${NODE_IDS[@]}"; do
         read -r _ _ _ _ peer_port <<<"$(node_layout "$id")"
         seeds+=(--seed "https://$(node_peer_host "$id"):$peer_port")
@@ -107,6 +107,7 @@ node_launch() { # ID
     config=$(node_config "$id")
     log=$(node_log "$id")
     [[ -f $config ]] || die "node $id has no config at $config; run cluster/up to recreate it"
+    cluster_files_bin >/dev/null     # it records the pid once the node runs: fail before starting it
     for port in $(state_tool listeners "$config"); do
         if port_in_use "${port##*:}" "${port%:*}"; then
             die "port $port of node $id is already in use by another process (another checkout's cluster? its cluster/down stops it); find it with: ss -ltnp 'sport = :${port##*:}'"

@@ -6,11 +6,24 @@ state_tool() { # COMMAND ARG...
     python3 "$SMA_LIB_DIR/../smatools/state.py" "$@"
 }
 
+# Prints the recorded sma-node binary, which writes the node configs and the state file
+# (sma-node cluster ...). Fails in one line when there is none, or when it was built before that
+# command existed (a cluster started before an update: cluster/down, then cluster/up rebuilds it).
+cluster_files_bin() {
+    local bin help
+    bin=$(node_binary) || exit 1
+    # An older binary answers 'cluster --help' with its top-level help (exit 0): look for ours.
+    help=$("$bin" cluster --help 2>/dev/null) || true
+    [[ $help == *"USAGE: sma-node cluster "* ]] \
+        || die "the recorded sma-node binary $bin has no 'cluster' command (it was built before that command existed); rebuild it: cluster/down, then cluster/up"
+    printf '%s\n' "$bin"
+}
+
 # Writes .cluster/state.json (sma-node cluster state write) for every node of the topology from
 # its config and the API keys, keeping the pid of every node that still runs.
 write_state() {
     local id pid bin pids=()
-    bin=$(node_binary) || exit 1
+    bin=$(cluster_files_bin) || exit 1
     for id in "${NODE_IDS[@]}"; do
         pid=null
         if [[ -f $STATE_FILE ]]; then
@@ -45,7 +58,7 @@ state_node_field() { # ID FIELD
 # replace, mode 0600).
 state_set_pid() { # ID PID|null
     local bin
-    bin=$(node_binary) || exit 1
+    bin=$(cluster_files_bin) || exit 1
     "$bin" cluster state set-pid --state "$STATE_FILE" --id "$1" --pid "$2" \
         || die "could not update the pid of node '$1' in $STATE_FILE"
 }
