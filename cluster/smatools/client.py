@@ -1,0 +1,67 @@
+"""HTTP helpers shared by cluster/chaos and cluster/bench/replication (standard library only).
+
+Every URL comes from .cluster/state.json: the local cluster's loopback listeners.
+"""
+import json
+import random
+import urllib.error
+import urllib.request
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def call(method, url, key=None, body=None, timeout=DEFAULT_TIMEOUT):
+    """One request with a JSON body (if any) and a bearer key (if any).
+
+    Returns (status, headers, body bytes); status 0 (and empty headers and body) when nothing
+    answered in time or the connection failed. Never raises for HTTP or network errors.
+    """
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", "Bearer " + key)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+    except Exception:
+        return 0, {}, b""
+
+
+def json_field(body, *path):
+    """The value at PATH of a JSON BODY (bytes), or None when it is not JSON or lacks the path."""
+    try:
+        v = json.loads(body)
+        for p in path:
+            v = v[p]
+        return v
+    except Exception:
+        return None
+
+
+def applied_seq(node, timeout=1.5):
+    """The log seq NODE has applied, from its /readyz; -1 when it is not ready or does not answer."""
+    s, _, b = call("GET", node["public_url"] + "/readyz", timeout=timeout)
+    if s != 200:
+        return -1
+    try:
+        return int(json.loads(b)["applied_seq"])
+    except Exception:
+        return -1
+
+
+def leader_id(nodes, timeout=1.5, shuffle=True):
+    """The leader's node id as the first node that answers GET /v1/cluster reports it (None: unknown).
+
+    Nodes are asked in random order (shuffle=True) or in the given order.
+    """
+    order = random.sample(nodes, len(nodes)) if shuffle else list(nodes)
+    for n in order:
+        s, _, b = call("GET", n["public_url"] + "/v1/cluster", timeout=timeout)
+        if s == 200:
+            lid = json_field(b, "leader", "id")
+            if lid:
+                return lid
+    return None
