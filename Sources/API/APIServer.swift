@@ -8,7 +8,7 @@ package import Logging
 package import NIOCore
 package import Prometheus
 
-/// The public API (DESIGN §4): routes, authentication, limits.
+/// The public API (docs/ARCHITECTURE.md §4): routes, authentication, limits.
 package struct APIServer: Sendable {
     package let config: NodeConfiguration
     package let state: NodeState

@@ -74,7 +74,7 @@ package enum Schema {
                 revoked_at timestamptz,
                 seq        bigint NOT NULL
             );
-            -- The leader lease (DESIGN §2): database time, epoch incremented on every takeover.
+            -- The leader lease (docs/ARCHITECTURE.md §2): database time, epoch incremented on every takeover.
             CREATE TABLE leader_lease (
                 id         int PRIMARY KEY CHECK (id = 1),
                 holder     text,

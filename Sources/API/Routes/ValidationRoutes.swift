@@ -20,7 +20,7 @@ extension APIServer {
         return routes
     }
 
-    /// `POST /validate`: the aggregators' call (DESIGN §1).
+    /// `POST /validate`: the aggregators' call (docs/ARCHITECTURE.md §1).
     @Sendable package func validate(_ request: Request, context: SMARequestContext) async throws -> Response {
         try await awaitMinSeq(request)
         let body = try await body(request, ValidationRequest.self, limit: config.maxBodyBytes)

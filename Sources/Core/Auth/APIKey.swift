@@ -1,6 +1,6 @@
 import Crypto
 
-/// Roles of public-port callers (DESIGN §3).
+/// Roles of public-port callers (docs/ARCHITECTURE.md §3).
 public enum Role: String, Sendable, Codable, CaseIterable {
     /// Aggregators: validation.
     case validator

@@ -7,7 +7,7 @@ public import Crypto
 public import X509
 public import SwiftASN1
 
-/// The SMA certificate authority: root -> intermediate -> device (DESIGN §1 profile).
+/// The SMA certificate authority: root -> intermediate -> device (docs/ARCHITECTURE.md §1 profile).
 ///
 /// Holds the intermediate's private key; the root key is only needed to create the
 /// hierarchy and stays sealed in storage afterwards.

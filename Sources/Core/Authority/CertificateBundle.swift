@@ -7,7 +7,7 @@ import Crypto
 import SwiftASN1
 public import X509
 
-/// A `/validate-cert` request: a camera certificate plus a signature over the image hash (DESIGN §1).
+/// A `/validate-cert` request: a camera certificate plus a signature over the image hash (docs/ARCHITECTURE.md §1).
 public struct CertificateBundle: Sendable {
     /// base64(PEM) exactly as sent; it is part of the signed message.
     public var cameraCertificate: String

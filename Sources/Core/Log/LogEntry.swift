@@ -1,7 +1,7 @@
 import Crypto
 public import SMAErrors
 
-/// One entry of the registration log (DESIGN §2): a numbered, signed change.
+/// One entry of the registration log (docs/ARCHITECTURE.md §2): a numbered, signed change.
 ///
 /// `payload` is the JSON of the change exactly as signed; verifiers check the
 /// signature over these bytes and only then decode them. Entries form a hash chain:

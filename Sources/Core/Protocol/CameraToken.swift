@@ -1,4 +1,4 @@
-/// A camera's authentication token as aggregators forward it (DESIGN §1).
+/// A camera's authentication token as aggregators forward it (docs/ARCHITECTURE.md §1).
 ///
 /// `ciphertext` and `authTag` are the AES-256-GCM output over the device's
 /// NUC hash under `derived_key(tableID, keyIndex)`.

@@ -1,4 +1,4 @@
-/// Fixed numbers of the Birthmark protocol (DESIGN §1).
+/// Fixed numbers of the Birthmark protocol (docs/ARCHITECTURE.md §1).
 public enum BirthmarkProtocol {
     /// Derived keys per key table (`key_index` is 0...999).
     public static let keysPerTable = 1000

@@ -19,7 +19,7 @@ public struct InputError: CodedError {
     public var reason: String { problem }
 }
 
-/// `POST /validate` body, exactly as aggregators send it (DESIGN §1).
+/// `POST /validate` body, exactly as aggregators send it (docs/ARCHITECTURE.md §1).
 public struct ValidationRequest: Codable, Sendable {
     public struct Token: Codable, Sendable {
         public var ciphertext: String

@@ -5,7 +5,7 @@
 public struct RegisteredDevice: Sendable, Equatable {
     public var serial: String
     public var nucHash: NUCHash
-    /// The device's key tables (DESIGN §1: 3 distinct table ids).
+    /// The device's key tables (docs/ARCHITECTURE.md §1: 3 distinct table ids).
     public var tableIDs: [Int]
     public var revoked: Bool
 

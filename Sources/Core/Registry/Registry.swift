@@ -78,7 +78,7 @@ public final class Registry: Sendable {
     /// Tables with a retirement and the time it takes effect (ms since 1970).
     public var retirements: [Int: Int64] { state.withReadLock { $0.retirements } }
 
-    /// The full DESIGN §1 check of one token.
+    /// The full docs/ARCHITECTURE.md §1 check of one token.
     public func validate(_ token: CameraToken) -> ValidationOutcome {
         state.withReadLock { s in
             guard let keys = s.keys else { return .fail(.unknownTable) }

@@ -7,7 +7,7 @@ package import Prometheus
 package import SwiftASN1
 package import X509
 
-/// `POST /api/v1/devices/provision` body (DESIGN §1).
+/// `POST /api/v1/devices/provision` body (docs/ARCHITECTURE.md §1).
 package struct ProvisionRequest: Codable, Sendable {
     package var device_serial: String
     package var device_family: String
@@ -15,7 +15,7 @@ package struct ProvisionRequest: Codable, Sendable {
     package var device_public_key: String?
 }
 
-/// The camera's provisioning file (DESIGN §1). Field names are fixed by the existing cameras.
+/// The camera's provisioning file (docs/ARCHITECTURE.md §1). Field names are fixed by the existing cameras.
 package struct ProvisionResponse: Codable, Sendable {
     package var device_serial: String
     package var device_family: String
