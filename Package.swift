@@ -136,6 +136,7 @@ let package = Package(
             name: "Node",
             dependencies: [
                 "Core",
+                "SMAErrors",
                 "NodeServices",
                 "Storage",
                 "Replication",

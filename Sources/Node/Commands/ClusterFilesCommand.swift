@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SMAErrors
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -151,10 +152,18 @@ enum ClusterJSON: Codable, Equatable, Sendable {
 
 /// The operations behind `sma-node cluster ...`.
 enum ClusterFiles {
-    /// One line that names the problem.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
+    /// One line that names the problem (the file, line or argument at fault).
+    struct Failure: CodedError {
+        let reason: String
+        let file: String
+        let line: Int
+        init(_ reason: String, file: String = #fileID, line: Int = #line) {
+            self.reason = reason
+            self.file = file
+            self.line = line
+        }
+        var code: String { "cluster_files" }
+        var description: String { reason }
     }
 
     /// Runs BODY; a failure is printed as one line on stderr and becomes exit status 1.
