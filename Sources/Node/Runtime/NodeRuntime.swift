@@ -46,6 +46,7 @@ final class NodeRuntime: Sendable {
 
     /// Opens the database, checks the KEK, migrates, loads memory; fails with a message that names the problem.
     static func start(config: NodeConfiguration, logger: Logger) async throws -> NodeRuntime {
+        try Asset.verifyInstalled()
         let kek = try readKEK(path: config.kekFile)
         let threadPool = NIOThreadPool(numberOfThreads: config.databasePoolSize + 2)
         threadPool.start()
