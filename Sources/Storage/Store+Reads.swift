@@ -22,9 +22,7 @@ extension Store {
         try c.transaction(isolation: .repeatableRead) { c in
             let head = try logHead(c)
             let tables = try keyTables(c)
-            let authority = try c.query("SELECT root_pem, intermediate_pem FROM authority WHERE id = 1").first.map {
-                (rootPEM: try $0.decode(0, as: String.self), intermediatePEM: try $0.decode(1, as: String.self))
-            }
+            let authority = try authorityCertificates(c)
             let keys = try c.query("SELECT id, name, role, key_hash FROM api_keys WHERE revoked_at IS NULL").map { row in
                 let role = Role(rawValue: try row.decode(2, as: String.self)) ?? .validator
                 return (hash: Bytes32(try row.decode(3, as: [UInt8].self))!,
@@ -46,6 +44,13 @@ extension Store {
             }
             return StoreSnapshot(head: head, tables: tables, authority: authority, apiKeys: keys, index: index,
                             logPublicKey: try meta(c, MetaKey.logPublicKey), crl: try crl(c))
+        }
+    }
+
+    /// The CA certificates (root and intermediate, PEM) as `authority_installed` stored them.
+    static func authorityCertificates(_ c: PostgresConnection) throws -> (rootPEM: String, intermediatePEM: String)? {
+        try c.query("SELECT root_pem, intermediate_pem FROM authority WHERE id = 1").first.map {
+            (rootPEM: try $0.decode(0, as: String.self), intermediatePEM: try $0.decode(1, as: String.self))
         }
     }
 

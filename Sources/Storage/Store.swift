@@ -147,14 +147,14 @@ package enum Store {
     package static func writerKeys(_ c: PostgresConnection, kek: KeyEncryptionKey) throws -> (LogSigner, CertificateAuthority) {
         guard let sealedLog = try sealedSecret(c, SecretName.logSigningKey),
               let sealedInter = try sealedSecret(c, SecretName.intermediateCAKey),
-              let certs = try c.query("SELECT root_pem, intermediate_pem FROM authority WHERE id = 1").first else {
+              let certs = try authorityCertificates(c) else {
             throw NodeError(.notInitialized, "database lacks the log-signing key or CA: run `sma-node init`")
         }
         let signer = LogSigner(privateKey: try Curve25519.Signing.PrivateKey(
             rawRepresentation: try kek.open(sealedLog, label: SecretName.logSigningKey)))
         let interKey = try P256.Signing.PrivateKey(rawRepresentation: try kek.open(sealedInter, label: SecretName.intermediateCAKey))
-        let authority = try CertificateAuthority(root: try Certificate(pemEncoded: try certs.decode(0, as: String.self)),
-                                                 intermediate: try Certificate(pemEncoded: try certs.decode(1, as: String.self)),
+        let authority = try CertificateAuthority(root: try Certificate(pemEncoded: certs.rootPEM),
+                                                 intermediate: try Certificate(pemEncoded: certs.intermediatePEM),
                                                  intermediateKey: interKey)
         return (signer, authority)
     }

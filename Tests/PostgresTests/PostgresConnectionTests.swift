@@ -115,6 +115,19 @@ import Testing
         #expect(try connection.query("SELECT 3 = ANY(\(ints + [3]))").first?.decode(0, as: Bool.self) == true)
     }
 
+    /// `[[UInt8]]` binds as `bytea[]` in PostgreSQL's binary array format (bulk inserts of hashes and signatures).
+    @Test func byteaArraysRoundTripThroughUnnest() throws {
+        let values: [[UInt8]] = [[], [0], Array(0...255), [UInt8](repeating: 0xff, count: 1000)]
+        let rows = try connection.query("SELECT b, length(b), pg_typeof(\(values))::text FROM unnest(\(values)) WITH ORDINALITY AS x(b, n) ORDER BY n")
+        #expect(try rows.map { try $0.decode(0, as: [UInt8].self) } == values)
+        #expect(try rows.map { try $0.decode(1, as: Int.self) } == values.map(\.count))
+        #expect(try rows.first?.decode(2, as: String.self) == "bytea[]")
+        #expect(try row0(connection.query("SELECT \([[UInt8]]())::bytea[] = '{}'::bytea[]")).decode(0, as: Bool.self))
+        #expect(try connection.query("SELECT \(values)").first?.decode(0, as: [[UInt8]].self) == values)
+    }
+
+    private func row0(_ rows: PostgresRows) throws -> PostgresRow { try #require(rows.first) }
+
     @Test func typeMismatchThrowsDecodingNamingTheColumn() throws {
         let row = try #require(connection.query("SELECT 'text'::text AS label, 1::int8 AS n").first)
         let error = #expect(throws: PostgresError.self) { try row["label"].decode(Int.self) }
