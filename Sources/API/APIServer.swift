@@ -1,12 +1,12 @@
-package import Core
+import Core
 package import NodeServices
-package import Replication
+import Replication
 package import Hummingbird
 package import Foundation
 package import HTTPTypes
-package import Logging
+import Logging
 package import NIOCore
-package import Prometheus
+import Prometheus
 
 /// The public API (docs/ARCHITECTURE.md §4): routes, authentication, limits.
 package struct APIServer: Sendable {

@@ -1,10 +1,10 @@
 package import Core
-package import NodeServices
+import NodeServices
 package import SMAPostgres
 package import Logging
-package import Crypto
-package import Foundation
-package import SwiftASN1
+import Crypto
+import Foundation
+import SwiftASN1
 
 /// `sma-node init`: schema, key tables, CA and log-signing key, all in one transaction.
 package enum NodeBootstrap {

@@ -1,8 +1,8 @@
-package import Core
-package import NodeServices
-package import SMAPostgres
-package import Logging
-package import Foundation
+import Core
+import NodeServices
+import SMAPostgres
+import Logging
+import Foundation
 
 /// Applies log changes to this node's tables, inside the caller's transaction: the same code on the leader (its
 /// own writes) and on every replica (entries received from peers). Consecutive provisionings are inserted with

@@ -2,10 +2,10 @@ package import Core
 package import NodeServices
 package import SMAPostgres
 package import Logging
-package import Crypto
-package import Foundation
-package import NIOConcurrencyHelpers
-package import X509
+import Crypto
+import Foundation
+import NIOConcurrencyHelpers
+import X509
 
 /// The node's PostgreSQL database behind the storage ports (`LogStore`, `LeaseStore`, `LogCommitter`,
 /// `RegistryQueries`) and the start-up reads. Every call runs its blocking libpq work on the pool's thread pool,

@@ -1,7 +1,7 @@
-package import Core
-package import NodeServices
+import Core
+import NodeServices
 package import SMAPostgres
-package import Logging
+import Logging
 
 /// The node's PostgreSQL schema, as ordered migrations (applied by `sma-node init` and at start).
 package enum Schema {

@@ -1,7 +1,7 @@
-package import Core
-package import NodeServices
+import Core
+import NodeServices
 package import SMAPostgres
-package import Logging
+import Logging
 
 extension Store {
     /// Reinstatements written at or after `sinceMillis` (log time): serial, seq and time, in seq order.

@@ -1,9 +1,9 @@
-package import SMAErrors
+import SMAErrors
 package import Core
 package import NodeServices
 package import SMAPostgres
-package import Logging
-package import Foundation
+import Logging
+import Foundation
 
 extension Store {
     /// One audit row per audited entry, with one statement.

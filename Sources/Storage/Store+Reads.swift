@@ -1,8 +1,8 @@
-package import Core
+import Core
 package import NodeServices
 package import SMAPostgres
-package import Logging
-package import Foundation
+import Logging
+import Foundation
 
 extension Store {
 

@@ -1,7 +1,7 @@
-package import Core
+import Core
 package import NodeServices
 package import SMAPostgres
-package import Logging
+import Logging
 
 extension Store {
 

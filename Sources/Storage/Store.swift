@@ -1,10 +1,10 @@
 package import Core
 package import NodeServices
 package import SMAPostgres
-package import Logging
-package import Crypto
-package import Foundation
-package import X509
+import Logging
+import Crypto
+import Foundation
+import X509
 import SwiftASN1
 
 /// All SQL of the node. Functions take a connection (called inside `PostgresPool.withConnection`).

@@ -1,9 +1,9 @@
-package import Core
-package import Foundation
+import Core
+import Foundation
 package import Hummingbird
-package import Logging
-package import NodeServices
-package import Prometheus
+import Logging
+import NodeServices
+import Prometheus
 
 /// Authentication as middleware: the bearer API key must be known and hold `role`; `anonymousOK` admits keyless
 /// callers as validators when `anonymous_validation` is on. Then the caller's rate limit (per key, or per client

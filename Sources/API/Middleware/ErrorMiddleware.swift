@@ -1,12 +1,12 @@
-package import Core
-package import Foundation
-package import HTTPTypes
+import Core
+import Foundation
+import HTTPTypes
 package import Hummingbird
-package import Logging
-package import NIOCore
+import Logging
+import NIOCore
 package import NodeServices
 import SMAErrors
-package import Prometheus
+import Prometheus
 
 /// Maps every error thrown below it to an `APIError` response, and counts 4xx/5xx.
 package struct ErrorMiddleware: RouterMiddleware {

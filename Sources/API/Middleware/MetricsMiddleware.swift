@@ -1,8 +1,8 @@
-package import Core
+import Core
 package import NodeServices
-package import Replication
+import Replication
 package import Hummingbird
-package import Foundation
+import Foundation
 
 /// Times every public request into `sma_http_request_duration_seconds{route,method,status}`. It sits outside
 /// `ErrorMiddleware`, so it sees the status that was sent; `route` is the matched pattern

@@ -1,9 +1,9 @@
-package import Core
-package import Foundation
+import Core
+import Foundation
 package import Hummingbird
-package import Logging
-package import NodeServices
-package import Prometheus
+import Logging
+import NodeServices
+import Prometheus
 
 /// On the peer listener only: a request forwarded by another node (mutual TLS already verified its certificate
 /// against the cluster CA) carries the original client's address; the receiving node is the certificate's CN.

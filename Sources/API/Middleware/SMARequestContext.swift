@@ -1,9 +1,9 @@
 package import Core
-package import NodeServices
-package import Replication
+import NodeServices
+import Replication
 package import Hummingbird
-package import Foundation
-package import Logging
+import Foundation
+import Logging
 package import NIOCore
 
 /// Per-request context: the authenticated caller and where the request came from.

@@ -1,9 +1,9 @@
-package import Core
-package import NodeServices
-package import Replication
+import Core
+import NodeServices
+import Replication
 package import Hummingbird
-package import Foundation
-package import NIOCore
+import Foundation
+import NIOCore
 
 extension APIServer {
     /// `GET /api/v1/abuse` (admins).

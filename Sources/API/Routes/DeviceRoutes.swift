@@ -1,10 +1,10 @@
-package import Core
+import Core
 package import NodeServices
-package import Replication
+import Replication
 package import Hummingbird
-package import Foundation
-package import Logging
-package import NIOCore
+import Foundation
+import Logging
+import NIOCore
 
 extension APIServer {
     /// `/api/v1/devices`: provisioning (provisioners), look-up (provisioners), listing, revocation and

@@ -1,10 +1,10 @@
-package import Core
-package import Foundation
-package import Hummingbird
-package import Logging
-package import NIOCore
-package import NodeServices
-package import Prometheus
+import Core
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NodeServices
+import Prometheus
 
 extension APIServer {
     /// Liveness, readiness, Prometheus metrics and the OpenAPI document (public, no secrets).

@@ -1,11 +1,11 @@
-package import Core
+import Core
 package import NodeServices
-package import Replication
+import Replication
 package import Hummingbird
 package import Foundation
 package import HTTPTypes
-package import Logging
-package import NIOCore
+import Logging
+import NIOCore
 
 /// Operators' routes: key-table compromise tooling, the audit trail, the certificate revocation list.
 extension APIServer {

@@ -1,14 +1,14 @@
-package import Core
-package import Foundation
-package import Hummingbird
-package import Logging
-package import NIOCore
-package import NIOSSL
-package import NodeServices
-package import Prometheus
+import Core
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOSSL
+import NodeServices
+import Prometheus
 package import Replication
-package import SwiftASN1
-package import X509
+import SwiftASN1
+import X509
 
 /// The peer listener's replication routes (`/peer/v1/*`, mutual TLS only: the handshake already verified the
 /// caller's certificate against the cluster CA). Thin HTTP bindings of `PeerEndpoint`: bodies are bounded and

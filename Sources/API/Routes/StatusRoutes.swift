@@ -1,9 +1,9 @@
 package import Core
 package import NodeServices
-package import Replication
+import Replication
 package import Hummingbird
-package import Foundation
-package import NIOCore
+import Foundation
+import NIOCore
 
 extension APIServer {
     /// The operator's status page and its data (public, no secrets).

@@ -1,11 +1,11 @@
 package import Core
-package import NodeServices
-package import Replication
+import NodeServices
+import Replication
 package import Hummingbird
-package import Foundation
-package import Logging
-package import NIOCore
-package import Prometheus
+import Foundation
+import Logging
+import NIOCore
+import Prometheus
 
 extension APIServer {
     /// `POST /validate` and `POST /v1/validate/batch` (validators, or anyone when `anonymous_validation` is on),

@@ -1,12 +1,12 @@
 package import Core
 package import NodeServices
-package import Replication
+import Replication
 package import Hummingbird
-package import Foundation
+import Foundation
 package import HTTPTypes
-package import Logging
-package import NIOCore
-package import Prometheus
+import Logging
+import NIOCore
+import Prometheus
 
 /// The one place errors become HTTP answers: status + `{"error": {code, message, field}}`.
 ///

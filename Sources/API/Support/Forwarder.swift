@@ -2,10 +2,10 @@ package import Core
 package import NodeServices
 package import Replication
 package import Hummingbird
-package import Foundation
+import Foundation
 package import HTTPTypes
-package import Logging
-package import NIOCore
+import Logging
+import NIOCore
 
 /// Where writes go when this node is not the leader: the leader's peer listener, over mutual TLS.
 package struct Forwarder: Sendable {

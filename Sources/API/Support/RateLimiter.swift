@@ -1,10 +1,10 @@
-package import Core
-package import NodeServices
-package import Replication
-package import Hummingbird
-package import Foundation
-package import Logging
-package import Synchronization
+import Core
+import NodeServices
+import Replication
+import Hummingbird
+import Foundation
+import Logging
+import Synchronization
 
 /// Token buckets per caller (API key id, or client address when anonymous).
 package final class RateLimiter: Sendable {

@@ -1,9 +1,9 @@
-package import Core
+import Core
 package import NodeServices
 package import Replication
-package import Hummingbird
-package import Foundation
-package import Synchronization
+import Hummingbird
+import Foundation
+import Synchronization
 
 /// Short-lived copies of what the status page needs from the database and from peers, so a page
 /// refreshing in several browsers costs one query and one peer fan-out per `ttl`.

@@ -1,5 +1,5 @@
 import Foundation
-package import NodeServices
+import NodeServices
 
 /// The operator's status page served at `GET /status`: one self-contained HTML document (inline CSS,
 /// inline script, SVG built by the script; no external assets) kept in `Resources/status.html`. The script

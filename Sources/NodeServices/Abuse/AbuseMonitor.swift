@@ -1,7 +1,7 @@
 package import Core
-package import Foundation
-package import Logging
-package import Synchronization
+import Foundation
+import Logging
+import Synchronization
 
 /// This node's abuse detection state: its own sliding-window counts (drained from the registry's
 /// per-device counters) and the cluster-wide `AbuseLedger` fed by gossip. The shell around the pure

@@ -1,8 +1,8 @@
-package import Core
-package import Foundation
+import Core
+import Foundation
 package import Logging
-package import Prometheus
-package import ServiceLifecycle
+import Prometheus
+import ServiceLifecycle
 
 /// Drives abuse detection: every round it drains this node's validation counts into its window
 /// and, on the leader, logs warnings and revokes devices whose cluster-wide 24 h count crossed

@@ -1,11 +1,11 @@
-package import SMAErrors
+import SMAErrors
 package import Core
-package import Foundation
-package import Logging
+import Foundation
+import Logging
 #if canImport(Glibc)
-package import Glibc
+import Glibc
 #elseif canImport(Darwin)
-package import Darwin
+import Darwin
 #endif
 
 /// Everything a node needs to run, loaded from one JSON file plus `SMA_*` environment overrides.

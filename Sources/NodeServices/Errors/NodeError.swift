@@ -1,6 +1,6 @@
-package import Core
-package import Foundation
-package import SMAErrors
+import Core
+import Foundation
+import SMAErrors
 
 /// A node-level error with a stable code. `reason` never contains secrets, tokens, NUC hashes or SQL.
 package struct NodeError: CodedError {

@@ -1,8 +1,8 @@
 package import Core
 package import Foundation
-package import Logging
+import Logging
 package import Prometheus
-package import Synchronization
+import Synchronization
 
 /// The node's Prometheus metrics (served at `/metrics`), named by Prometheus conventions: `sma_` prefix,
 /// `_total` counters, `_seconds` base units, variants as labels. Counters are created once, so the hot

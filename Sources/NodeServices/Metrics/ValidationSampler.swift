@@ -1,7 +1,7 @@
-package import Core
-package import Foundation
-package import Logging
-package import ServiceLifecycle
+import Core
+import Foundation
+import Logging
+import ServiceLifecycle
 
 /// Once a second, moves the PASS/FAIL counts since the last sample into the status page's 10-second series,
 /// so the request path only does a relaxed atomic add.

@@ -1,6 +1,6 @@
-package import Core
-package import Foundation
-package import Logging
+import Core
+import Foundation
+import Logging
 
 /// Who asked for a write, as the audit trail records it: the API key (id and name, never the key), its role,
 /// the client address of the original request and the node that received it.

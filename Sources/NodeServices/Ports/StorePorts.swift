@@ -1,6 +1,6 @@
 package import Core
-package import Foundation
-package import Logging
+import Foundation
+import Logging
 
 /// The storage ports: what the node's services, replication and the API need from the database, as protocols.
 ///

@@ -1,6 +1,6 @@
 package import Core
-package import Foundation
-package import Logging
+import Foundation
+import Logging
 
 /// What applying a batch of replicated entries did.
 package struct ReplicatedBatch: Sendable {

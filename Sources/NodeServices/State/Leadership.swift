@@ -1,7 +1,7 @@
 package import Core
-package import Foundation
-package import Logging
-package import Synchronization
+import Foundation
+import Logging
+import Synchronization
 
 /// Whether this node currently holds the leader lease, and at which epoch: the pure
 /// `LeaseStateMachine` behind a lock. The lease keeper feeds it; the write path reads a

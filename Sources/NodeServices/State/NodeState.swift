@@ -1,9 +1,9 @@
 package import Core
-package import Foundation
+import Foundation
 package import Logging
-package import Prometheus
-package import SwiftASN1
-package import Synchronization
+import Prometheus
+import SwiftASN1
+import Synchronization
 package import X509
 
 /// The node's in-memory state (registry, API keys, CA certificates), kept in step with the log.

@@ -1,7 +1,7 @@
-package import Core
-package import Foundation
-package import Logging
-package import ServiceLifecycle
+import Core
+import Foundation
+import Logging
+import ServiceLifecycle
 
 /// Runs `step` again and again until the task is cancelled or its service group shuts down
 /// gracefully; `step` returns how long to pause before the next run. A pause ends early on shutdown.

@@ -1,9 +1,9 @@
 package import Core
-package import Foundation
-package import Logging
-package import SwiftASN1
-package import Synchronization
-package import X509
+import Foundation
+import Logging
+import SwiftASN1
+import Synchronization
+import X509
 
 /// Builds the CRL of every revoked device certificate, signed by the intermediate CA (leader only: it holds
 /// the key), as a `crl_issued` log change inside the write transaction that revoked or reinstated a device.

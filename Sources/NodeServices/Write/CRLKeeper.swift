@@ -1,7 +1,7 @@
-package import Core
-package import Foundation
+import Core
+import Foundation
 package import Logging
-package import ServiceLifecycle
+import ServiceLifecycle
 
 /// Keeps the CRL current (leader-eligible nodes): while this node is the leader it issues the first CRL of a
 /// cluster and a new one before half of the current one's validity has elapsed.

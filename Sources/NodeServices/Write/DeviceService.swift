@@ -1,11 +1,11 @@
 package import NIOPosix
 package import Core
-package import Foundation
-package import Logging
-package import Crypto
-package import Prometheus
-package import SwiftASN1
-package import X509
+import Foundation
+import Logging
+import Crypto
+import Prometheus
+import SwiftASN1
+import X509
 
 /// `POST /api/v1/devices/provision` body (docs/ARCHITECTURE.md §1).
 package struct ProvisionRequest: Codable, Sendable {

@@ -1,5 +1,5 @@
 package import Core
-package import Logging
+import Logging
 
 /// The leader's write path: changes become signed log entries, committed with their table
 /// writes in one fenced transaction, then applied to memory. A write is acknowledged only after commit.

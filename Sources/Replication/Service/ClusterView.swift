@@ -1,8 +1,8 @@
-package import Core
-package import NodeServices
-package import Foundation
-package import Logging
-package import Synchronization
+import Core
+import NodeServices
+import Foundation
+import Logging
+import Synchronization
 
 /// This node's view of the cluster: the gossiped `Membership` behind a lock, with its RNG.
 package final class ClusterView: Sendable {

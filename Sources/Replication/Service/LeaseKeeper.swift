@@ -1,9 +1,9 @@
-package import Core
+import Core
 package import NodeServices
-package import Foundation
+import Foundation
 package import Logging
-package import Prometheus
-package import ServiceLifecycle
+import Prometheus
+import ServiceLifecycle
 
 /// Takes and renews the leader lease (leader-eligible nodes). Renews every TTL/3; if renewal
 /// fails, the node stops writing once its local view of the lease runs out (before the database's).

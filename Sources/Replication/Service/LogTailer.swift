@@ -1,9 +1,9 @@
 package import Core
 package import NodeServices
-package import Foundation
+import Foundation
 package import Logging
-package import Prometheus
-package import ServiceLifecycle
+import Prometheus
+import ServiceLifecycle
 
 /// Reads entries that reach this node's database from elsewhere (the other leader-eligible node,
 /// an operator's `sma-node api-key create`) and applies them to memory, verified, in order.

@@ -1,9 +1,9 @@
-package import SMAErrors
-package import Core
-package import NodeServices
-package import Foundation
-package import Logging
-package import NIOPosix
+import SMAErrors
+import Core
+import NodeServices
+import Foundation
+import Logging
+import NIOPosix
 
 /// Calls other nodes' peer listeners over mutual TLS (libcurl).
 package final class PeerClient: Sendable {

@@ -1,4 +1,4 @@
-package import Core
+import Core
 package import NodeServices
 
 /// The logic behind the peer routes (`/peer/v1/*`), apart from HTTP: log pages for anti-entropy, pushed entries

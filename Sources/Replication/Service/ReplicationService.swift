@@ -1,10 +1,10 @@
-package import Core
+import Core
 package import NodeServices
-package import Foundation
+import Foundation
 package import Logging
-package import Prometheus
-package import ServiceLifecycle
-package import Synchronization
+import Prometheus
+import ServiceLifecycle
+import Synchronization
 
 /// The node's replication loop: gossip membership every round, pull what it misses from a peer
 /// that is ahead (anti-entropy, in batches), and push new entries to a few peers at once.

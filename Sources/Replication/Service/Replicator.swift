@@ -1,11 +1,11 @@
 package import NIOPosix
 package import Core
 package import NodeServices
-package import Foundation
+import Foundation
 package import Logging
-package import Dispatch
-package import NIOConcurrencyHelpers
-package import Synchronization
+import Dispatch
+import NIOConcurrencyHelpers
+import Synchronization
 
 /// Applies registration-log entries received from peers: verified, strictly in seq order,
 /// idempotently, into this node's PostgreSQL and then into memory. New entries are re-pushed (epidemic).
