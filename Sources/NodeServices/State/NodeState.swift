@@ -18,7 +18,12 @@ package final class NodeState: Sendable {
     package let kek: KeyEncryptionKey
     package let metrics: NodeMetrics
     private let logger: Logger
-    private let sequencer: Mutex<LogSequencer>
+    /// The sequencer and the decoded changes of the entries it holds back (ahead of a gap).
+    private struct Sequencing {
+        var sequencer: LogSequencer
+        var changes: [Int64: LogChange] = [:]
+    }
+    private let sequencer: Mutex<Sequencing>
     private let appliedSeq = Atomic<Int64>(0)
     /// Requests waiting for an applied seq (`X-SMA-Min-Seq`).
     package let appliedWaiters = AppliedSeqWaiters()
@@ -58,7 +63,7 @@ package final class NodeState: Sendable {
         self.kek = kek
         self.metrics = metrics
         self.logger = logger
-        self.sequencer = Mutex(LogSequencer(applied: 0))
+        self.sequencer = Mutex(Sequencing(sequencer: LogSequencer(applied: 0)))
     }
 
     /// Highest seq applied to memory.
@@ -94,7 +99,7 @@ package final class NodeState: Sendable {
         if let a = snapshot.authority { try installAuthority(rootPEM: a.rootPEM, intermediatePEM: a.intermediatePEM) }
         for k in snapshot.apiKeys { apiKeys.add(hash: k.hash, principal: k.principal) }
         registry.replaceIndex(snapshot.index)
-        sequencer.withLock { $0 = LogSequencer(applied: snapshot.head) }
+        sequencer.withLock { $0 = Sequencing(sequencer: LogSequencer(applied: snapshot.head)) }
         appliedSeq.store(snapshot.head, ordering: .releasing)
         appliedWaiters.advance(to: snapshot.head)
         metrics.appliedSeq.set(snapshot.head)
@@ -120,39 +125,34 @@ package final class NodeState: Sendable {
         authority.withLock { $0 = certs }
     }
 
-    /// Offers verified entries; applies to memory those that are next in seq order.
-    package func offer(_ entries: [LogEntry]) {
-        offer(entries, decoded: [:])
-    }
-
-    /// Offers verified entries whose changes are already decoded (by seq), so they are not decoded again.
+    /// Offers verified entries with their decoded changes (decoded once, where the signature was checked);
+    /// applies to memory those that are next in seq order. Entries ahead of a gap wait, with their changes,
+    /// until the gap is filled.
     package func offer(_ items: [(entry: LogEntry, change: LogChange)]) {
-        var decoded: [Int64: LogChange] = [:]
-        decoded.reserveCapacity(items.count)
-        for item in items { decoded[item.entry.seq] = item.change }
-        offer(items.map(\.entry), decoded: decoded)
-    }
-
-    private func offer(_ entries: [LogEntry], decoded: [Int64: LogChange]) {
-        guard !entries.isEmpty else { return }
+        guard !items.isEmpty else { return }
         // The sequencer lock is held while applying, so memory sees entries strictly in order.
-        sequencer.withLock { seq in
-            let outcome = seq.offer(entries)
+        sequencer.withLock { s in
+            for item in items where item.entry.seq > s.sequencer.applied { s.changes[item.entry.seq] = item.change }
+            // Bounded like the sequencer's own backlog; a change dropped here is decoded again when its entry applies.
+            if s.changes.count > 200_000 { s.changes.removeAll() }
+            let outcome = s.sequencer.offer(items.map(\.entry))
             for rejection in outcome.rejected {
-                if case .conflict(let s) = rejection {
+                if case .conflict(let seq) = rejection {
                     metrics.logRejected(reason: "conflict")
-                    logger.error("refused a conflicting log entry", metadata: ["log.seq": "\(s)"])
+                    logger.error("refused a conflicting log entry", metadata: ["log.seq": "\(seq)"])
                 }
             }
             for entry in outcome.ready {
                 do {
-                    try (decoded[entry.seq] ?? entry.change()).apply(to: MemoryApplier(state: self), at: entry)
+                    try (s.changes.removeValue(forKey: entry.seq) ?? entry.change()).apply(to: MemoryApplier(state: self), at: entry)
                 } catch {
                     metrics.logRejected(reason: "malformed")
                     logger.error("log entry could not be applied to memory", metadata: ["log.seq": "\(entry.seq)", "error": "\(error)"])
                 }
             }
             if let last = outcome.ready.last {
+                // Changes of entries refused as duplicates or conflicts are not kept.
+                s.changes = s.changes.filter { $0.key > last.seq }
                 appliedSeq.store(last.seq, ordering: .releasing)
                 appliedWaiters.advance(to: last.seq)
                 metrics.appliedSeq.set(last.seq)

@@ -41,11 +41,10 @@ package struct LogTailer: Service {
                 let after = state.applied
                 let entries = try await store.entries(after: after, limit: 1000)
                 guard !entries.isEmpty else { return true }
-                var verified: [LogEntry] = []
+                var verified: [(entry: LogEntry, change: LogChange)] = []
                 for e in entries {
                     do {
-                        _ = try verifier.verify(e)
-                        verified.append(e)
+                        verified.append((e, try verifier.verify(e)))
                     } catch {
                         state.metrics.logRejected(reason: "bad_signature")
                         logger.error("refused a log entry from the database", metadata: ["log.seq": "\(e.seq)", "error": "\(error)"])
