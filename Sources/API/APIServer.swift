@@ -21,6 +21,10 @@ package struct APIServer: Sendable {
     package let writeLimiter: RateLimiter
     package let forwarder: Forwarder?
     package let statusCache = StatusCache()
+    /// At most four large bodies (bulk provisioning, batch validation) read and decoded at once.
+    let largeBodies = LargeBodyGate(limit: 4)
+    /// Failed authentications per client address.
+    let authFailureLimiter: RateLimiter
 
     package init(config: NodeConfiguration, state: NodeState, store: any RegistryQueries, devices: DeviceService?, leadership: Leadership, metrics: NodeMetrics,
          forwarder: Forwarder? = nil) {
@@ -33,6 +37,7 @@ package struct APIServer: Sendable {
         self.metrics = metrics
         limiter = RateLimiter(perSecond: config.rateLimitPerSecond)
         writeLimiter = RateLimiter(perSecond: config.writeRateLimitPerSecond)
+        authFailureLimiter = RateLimiter(perSecond: config.authFailuresPerSecond)
     }
 
     package static let seqHeader = HTTPField.Name("X-SMA-Seq")!
@@ -86,6 +91,11 @@ package struct APIServer: Sendable {
         guard let seq = Int64(raw), seq >= 0 else {
             throw APIError(.badRequest, code: "invalid_header", "X-SMA-Min-Seq must be a non-negative integer", field: "X-SMA-Min-Seq")
         }
+        guard state.appliedWaiters.count < state.appliedWaiters.limit else {
+            var e = APIError(.serviceUnavailable, code: "busy", "too many requests are waiting for X-SMA-Min-Seq on this node; retry shortly")
+            e.headers[.retryAfter] = "1"
+            throw e
+        }
         guard await state.waitForApplied(seq, timeout: .milliseconds(Int64(config.minSeqWaitSeconds * 1000))) else {
             var e = APIError(.serviceUnavailable, code: "seq_not_reached", "this node has not applied log entry \(seq) yet (applied: \(state.applied))")
             e.headers[.retryAfter] = "1"
@@ -95,8 +105,7 @@ package struct APIServer: Sendable {
 
     /// Collects the body (at most `limit` bytes) and decodes it, naming the field on a shape error.
     package func body<T: Decodable>(_ request: Request, _ type: T.Type, limit: Int) async throws -> T {
-        let buffer = try await request.body.collect(upTo: limit)
-        return try Self.decode(T.self, from: buffer)
+        try Self.decode(T.self, from: try await request.collectBody(upTo: limit))
     }
 
     /// One encoder for all answers: sorted keys, so every node answers byte for byte the same.
@@ -109,7 +118,14 @@ package struct APIServer: Sendable {
     /// One decoder for all requests: its options never change, and decoding does not mutate it.
     package static let decoder = JSONDecoder()
 
-    package static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
+    /// Decodes a body whose lists hold at most `maxItems` elements each (`BoundedList`), checked while decoding.
+    package static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, maxItems: Int) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.userInfo[BoundedList<Never>.maxItemsKey] = maxItems
+        return try decode(T.self, from: buffer, using: decoder)
+    }
+
+    package static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, using decoder: JSONDecoder = APIServer.decoder) throws -> T {
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let DecodingError.keyNotFound(key, ctx) {

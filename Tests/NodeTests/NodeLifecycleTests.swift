@@ -128,3 +128,28 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized) struct ReplicatedBatchTests {
+    /// A batch whose chain links up and whose last signature verifies, but with a garbage signature on an earlier
+    /// entry, is refused from that entry on: every entry is authenticated before anything is stored.
+    @Test func everyEntryOfAReceivedBatchIsAuthenticatedBeforeItIsStored() async throws {
+        try await TestNode.with(tables: 10) { node in
+            let kek = try NodeRuntime.readKEK(path: node.kekPath)
+            let (signer, head, headHash) = try await node.database.withConnection { c in
+                (try Store.writerKeys(c, kek: kek).0, try Store.logHead(c), try c.query("SELECT hash FROM log_head").first!.decode(0, as: [UInt8].self))
+            }
+            var chain = signer.signChain((0..<3).map { .deviceRevoked(.init(serial: "NOBODY-\($0)", reason: "r")) },
+                                         firstSeq: head + 1, previousHash: headHash, epoch: 1, timestampMillis: 0)
+            chain[1].signature = [UInt8](repeating: 7, count: 64)
+            let replicator = Replicator(store: node.runtime.store, cpu: node.runtime.cpuPool, state: node.runtime.state,
+                                        verifier: node.runtime.verifier, pushes: PushQueue(), logger: testLogger)
+            let outcome = try await replicator.receive(chain.map(WireLogEntry.init), from: "intruder")
+            #expect(outcome.applied == 1)
+            #expect(outcome.refused == 1)
+            let stored = try await node.database.withConnection { c in
+                try c.query("SELECT seq FROM registration_log WHERE seq > \(head) ORDER BY seq").map { try $0.decode(0, as: Int64.self) }
+            }
+            #expect(stored == [head + 1])
+        }
+    }
+}

@@ -27,7 +27,7 @@ extension APIServer {
     /// `POST /api/v1/devices/provision` -> 201 with the provisioning file.
     @Sendable package func provision(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
-        let bytes = try await request.body.collect(upTo: config.maxBodyBytes)
+        let bytes = try await request.collectBody(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
         let body = try Self.decode(ProvisionRequest.self, from: bytes)
         let (file, seq) = try await writer.provision(body, actor: auditActor(principal, context))
@@ -35,20 +35,19 @@ extension APIServer {
         return try json(file, status: .created, seq: seq)
     }
 
-    package struct BulkRequest: Decodable { var devices: [ProvisionRequest] }
+    package struct BulkRequest: Decodable { var devices: BoundedList<ProvisionRequest> }
     package struct BulkResponse: Encodable { var devices: [ProvisionResponse] }
 
     /// `POST /api/v1/devices/provision/bulk`: one transaction for the whole batch.
     @Sendable package func provisionBulk(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
-        let bytes = try await request.body.collect(upTo: config.maxBulkBodyBytes)
-        guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
-        let body = try Self.decode(BulkRequest.self, from: bytes)
-        guard !body.devices.isEmpty else { throw InputError(field: "devices", "must hold at least one device") }
-        guard body.devices.count <= config.maxBatchItems else {
-            throw InputError(field: "devices", "at most \(config.maxBatchItems) devices per batch")
+        let (bytes, writer) = try await largeBodies.admit { () async throws -> (ByteBuffer, DeviceService?) in
+            (try await request.collectBody(upTo: config.maxBulkBodyBytes), localWriter())
         }
-        let (files, seq) = try await writer.provision(bulk: body.devices, actor: auditActor(principal, context))
+        guard let writer else { return try await forwardToLeader(request, body: bytes, context: context) }
+        let devices = try Self.decode(BulkRequest.self, from: bytes, maxItems: config.maxBatchItems).devices.items
+        guard !devices.isEmpty else { throw InputError(field: "devices", "must hold at least one device") }
+        let (files, seq) = try await writer.provision(bulk: devices, actor: auditActor(principal, context))
         context.logger.info("devices provisioned in bulk", metadata: ["devices.count": "\(files.count)", "log.seq": "\(seq)"])
         return try json(BulkResponse(devices: files), status: .created, seq: seq)
     }
@@ -112,7 +111,7 @@ extension APIServer {
     @Sendable package func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
         let serial = try Self.serial(context)
-        let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
         let seq = try await writer.revoke(serial: serial, reason: reason, actor: auditActor(principal, context))
@@ -124,7 +123,7 @@ extension APIServer {
     @Sendable package func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
         let serial = try Self.serial(context)
-        let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
         context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])

@@ -16,10 +16,13 @@ import X509
 package struct PeerRoutes: Sendable {
     package let endpoint: PeerEndpoint
 
+    /// At most four pushed batches read and decoded at once.
+    let largeBodies = LargeBodyGate(limit: 4)
+
     package init(endpoint: PeerEndpoint) { self.endpoint = endpoint }
 
     /// Largest pushed log batch and gossip envelope accepted.
-    static let maxPushBytes = 64 << 20
+    static let maxPushBytes = 16 << 20
     static let maxGossipBytes = 4 << 20
 
     func routes() -> RouteCollection<SMARequestContext> {
@@ -48,12 +51,14 @@ package struct PeerRoutes: Sendable {
     }
 
     @Sendable func push(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let batch = try APIServer.decode(LogBatch.self, from: try await request.body.collect(upTo: Self.maxPushBytes))
+        let batch = try await largeBodies.admit {
+            try APIServer.decode(LogBatch.self, from: try await request.collectBody(upTo: Self.maxPushBytes))
+        }
         return try Self.json(try await endpoint.receive(batch, from: context.peerID ?? "unknown"))
     }
 
     @Sendable func gossip(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.body.collect(upTo: Self.maxGossipBytes))
+        let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.collectBody(upTo: Self.maxGossipBytes))
         return try Self.json(endpoint.gossip(envelope))
     }
 

@@ -51,20 +51,20 @@ extension APIServer {
         return n > 0 ? n : BirthmarkProtocol.defaultTableCount
     }
 
-    package struct BatchRequest: Decodable { var tokens: [ValidationRequest.Token] }
+    package struct BatchRequest: Decodable { var tokens: BoundedList<ValidationRequest.Token> }
     package struct BatchResponse: Encodable { var results: [ValidationResponse] }
 
     /// `POST /v1/validate/batch`: many tokens, one answer each, in order.
     @Sendable package func validateBatch(_ request: Request, context: SMARequestContext) async throws -> Response {
         try await awaitMinSeq(request)
-        let body = try await body(request, BatchRequest.self, limit: config.maxBulkBodyBytes)
-        guard body.tokens.count <= config.maxBatchItems else {
-            throw InputError(field: "tokens", "at most \(config.maxBatchItems) tokens per batch")
+        let submitted = try await largeBodies.admit {
+            try Self.decode(BatchRequest.self, from: try await request.collectBody(upTo: config.maxBulkBodyBytes),
+                            maxItems: config.maxBatchItems).tokens.items
         }
         let limit = tableLimit
         var tokens: [CameraToken] = []
-        tokens.reserveCapacity(body.tokens.count)
-        for (i, t) in body.tokens.enumerated() { tokens.append(try t.cameraToken(tableCount: limit, prefix: "tokens[\(i)]")) }
+        tokens.reserveCapacity(submitted.count)
+        for (i, t) in submitted.enumerated() { tokens.append(try t.cameraToken(tableCount: limit, prefix: "tokens[\(i)]")) }
         let outcomes = state.registry.validate(tokens)
         metrics.record(outcomes)
         return try json(BatchResponse(results: outcomes.map(ValidationResponse.init)))

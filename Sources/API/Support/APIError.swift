@@ -17,6 +17,8 @@ package struct APIError: HTTPResponseError {
     package var message: String
     package var field: String?
     package var headers: HTTPFields = [:]
+    /// Close the connection once the answer is written (a body that was cut short or could not be read).
+    package var closeConnection = false
 
     package init(_ status: HTTPResponse.Status, code: String, _ message: String, field: String? = nil) {
         self.status = status
@@ -41,7 +43,16 @@ package struct APIError: HTTPResponseError {
         let data = try APIServer.encoder.encode(Body(error: .init(code: code, message: message, field: field), detail: detail))
         var h = headers
         h[.contentType] = "application/json"
-        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        guard closeConnection, let channel = (context as? SMARequestContext)?.channel else {
+            return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        h[.connection] = "close"
+        // Written, then the connection closed: the rest of the request is never read.
+        return Response(status: status, headers: h, body: .init(contentLength: data.count) { writer in
+            try await writer.write(ByteBuffer(bytes: data))
+            try await writer.finish(nil)
+            channel.close(promise: nil)
+        })
     }
 
     package static func from(_ error: InputError) -> APIError {

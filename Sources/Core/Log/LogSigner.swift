@@ -46,35 +46,6 @@ public struct LogVerifier: Sendable {
 }
 
 extension LogVerifier {
-    /// Verifies a run of consecutive entries with ONE signature check: each entry must carry the
-    /// hash of the one before it, and the last one's signature must verify. (Whether the first one
-    /// links to what the caller already trusts is checked where that hash is known: at apply.)
-    /// Throws on any break; the caller may then check entry by entry to find the good prefix.
-    public func verifyChain(_ entries: [LogEntry]) throws(LogError) -> [LogChange] {
-        guard let last = entries.last else { return [] }
-        var prev: [UInt8]?
-        var prevSeq: Int64?
-        for e in entries {
-            if let p = prev, let ps = prevSeq {
-                guard e.seq == ps + 1 else { throw LogError(.gap, seq: e.seq, "entries are not consecutive") }
-                guard e.previousHash == p else { throw LogError(.badSignature, seq: e.seq, "entry does not chain to the one before it") }
-            }
-            prev = e.hash
-            prevSeq = e.seq
-        }
-        guard last.signature.count == 64, publicKey.isValidSignature(last.signature, for: last.signedBytes) else {
-            throw LogError(.badSignature, seq: last.seq, "signature does not verify with the cluster log key")
-        }
-        var changes: [LogChange] = []
-        changes.reserveCapacity(entries.count)
-        for e in entries {
-            do { changes.append(try e.change()) } catch { throw LogError(.malformedPayload, seq: e.seq, error.reason) }
-        }
-        return changes
-    }
-}
-
-extension LogVerifier {
     /// Checks the signature, then decodes the change.
     public func verify(_ entry: LogEntry) throws(LogError) -> LogChange {
         guard entry.signature.count == 64, publicKey.isValidSignature(entry.signature, for: entry.signedBytes) else {

@@ -46,14 +46,18 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     package var logLevel: String = "info"
     /// Largest accepted request body for single requests, bytes. Default 64 KiB.
     package var maxBodyBytes: Int = 64 * 1024
-    /// Largest accepted body for batch and bulk endpoints, bytes. Default 16 MiB.
-    package var maxBulkBodyBytes: Int = 16 * 1024 * 1024
+    /// Largest accepted body for batch and bulk endpoints, bytes. Default 2 MiB (1,000 tokens take ~0.2 MiB,
+    /// 1,000 devices with public keys ~0.4 MiB); at most four such bodies are read at once per listener.
+    package var maxBulkBodyBytes: Int = 2 * 1024 * 1024
     /// Most tokens in one `/v1/validate/batch` or devices in one bulk provisioning. Default 1,000.
     package var maxBatchItems: Int = 1000
     /// Requests per second allowed per API key (or per client address when anonymous), burst = 2 s worth. 0 = unlimited. Default 50,000.
     package var rateLimitPerSecond: Int = 50_000
     /// Requests per second for provisioning and admin endpoints per key. Default 2,000.
     package var writeRateLimitPerSecond: Int = 2_000
+    /// Failed authentications per second allowed per client address (burst = 2 s worth); beyond, every request
+    /// from that address that carries a key is answered 429 until the bucket refills. 0 = unlimited. Default 5.
+    package var authFailuresPerSecond: Int = 5
     /// How long a request carrying `X-SMA-Min-Seq` may wait for that entry, seconds. Default 5.
     package var minSeqWaitSeconds: Double = 5
     /// Leader lease time-to-live, seconds (database time). Default 5.
@@ -90,7 +94,8 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         case databaseURL = "database_url", databasePoolSize = "database_pool_size", kekFile = "kek_file", seeds
         case anonymousValidation = "anonymous_validation", manufacturer, maEndpoint = "ma_endpoint", logLevel = "log_level"
         case maxBodyBytes = "max_body_bytes", maxBulkBodyBytes = "max_bulk_body_bytes", maxBatchItems = "max_batch_items"
-        case rateLimitPerSecond = "rate_limit_per_second", writeRateLimitPerSecond = "write_rate_limit_per_second"
+        case rateLimitPerSecond = "rate_limit_per_second", writeRateLimitPerSecond = "write_rate_limit_per_second",
+             authFailuresPerSecond = "auth_failures_per_second"
         case minSeqWaitSeconds = "min_seq_wait_seconds", leaseTTLSeconds = "lease_ttl_seconds", logPollSeconds = "log_poll_seconds"
         case peerCertFile = "peer_cert_file", peerKeyFile = "peer_key_file", peerCAFile = "peer_ca_file"
         case logVerificationKey = "log_verification_key", timing, isolatedReadyAfterSeconds = "isolated_ready_after_seconds"
@@ -125,6 +130,7 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         maxBatchItems = try v(.maxBatchItems, d.maxBatchItems)
         rateLimitPerSecond = try v(.rateLimitPerSecond, d.rateLimitPerSecond)
         writeRateLimitPerSecond = try v(.writeRateLimitPerSecond, d.writeRateLimitPerSecond)
+        authFailuresPerSecond = try v(.authFailuresPerSecond, d.authFailuresPerSecond)
         minSeqWaitSeconds = try v(.minSeqWaitSeconds, d.minSeqWaitSeconds)
         leaseTTLSeconds = try v(.leaseTTLSeconds, d.leaseTTLSeconds)
         logPollSeconds = try v(.logPollSeconds, d.logPollSeconds)

@@ -17,8 +17,10 @@ package final class AppliedSeqWaiters: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Most tasks that may wait at once; beyond, `wait` answers false at once (the request gets a 503).
+    package let limit: Int
 
-    package init() {}
+    package init(limit: Int = 10_000) { self.limit = limit }
 
     /// How many tasks are waiting (a metric and a test hook).
     package var count: Int { state.withLock { $0.waiters.count } }
@@ -45,7 +47,7 @@ package final class AppliedSeqWaiters: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let resumeNow: Bool? = state.withLock { s in
                     if s.applied >= seq { return true }
-                    if Task.isCancelled { return false }
+                    if Task.isCancelled || s.waiters.count >= limit { return false }
                     s.waiters[id] = Waiter(seq: seq, continuation: continuation)
                     return nil
                 }
