@@ -53,3 +53,19 @@ import Testing
         #expect(waiters.count == 0)
     }
 }
+
+extension AppliedSeqWaitersTests {
+    @Test func waitersBeyondTheLimitAreTurnedAwayAtOnce() async {
+        let waiters = AppliedSeqWaiters(limit: 2)
+        async let a = waiters.wait(for: 9, timeout: .seconds(30))
+        async let b = waiters.wait(for: 9, timeout: .seconds(30))
+        while waiters.count < 2 { await Task.yield() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await waiters.wait(for: 9, timeout: .seconds(30)) == false)
+        #expect(start.duration(to: clock.now) < .seconds(5))
+        waiters.advance(to: 9)
+        let (first, second) = await (a, b)
+        #expect(first && second)
+    }
+}
