@@ -106,9 +106,10 @@ extension APIServer {
         let regions = byRegion.keys.sorted().map { StatusResponse.Region(name: $0, nodes: byRegion[$0]!.sorted { $0.id < $1.id }) }
         let allIDs = nodes.map(\.node.id)
         let store = self.store
-        let revocations = (try? await statusCache.revocations {
+        // Public page: serials and times only; why a device was revoked is for admins (`GET /api/v1/devices/{serial}`).
+        let revocations = ((try? await statusCache.revocations {
             try await store.recentRevocations(limit: 20)
-        }) ?? []
+        }) ?? []).map { Revocation(serial: $0.serial, reason: nil, revoked_at: $0.revoked_at) }
         return try json(StatusResponse(
             node_id: config.nodeID, region: config.region, generated_at: now.ISO8601Format(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
             leader: .init(id: leaderID, epoch: epoch), head_seq: head, regions: regions,
