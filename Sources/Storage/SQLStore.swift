@@ -130,6 +130,9 @@ package final class SQLStore: NodeStore {
                 logger.notice("empty database prepared as a replica; the log will be pulled from peers")
             }
             try Store.checkKEK(c, kek)
+            if try c.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").first?.decode(0, as: Bool.self) == true {
+                logger.warning("connected to PostgreSQL as a superuser; give the node a role that owns only its database (cluster/up creates sma_node)")
+            }
             if let key = logVerificationKey, let stored = try Store.meta(c, Store.MetaKey.logPublicKey), stored != key {
                 throw NodeError(.wrongKEK, "log_verification_key does not match the key this database's log is signed with")
             }

@@ -251,6 +251,48 @@ pg_create_db() { # NAME DB
     info "created database '$db' on PostgreSQL '$name'"
 }
 
+# The role nodes connect as: it owns the node's database (so migrations can create tables) and nothing else;
+# no superuser, no CREATEDB, no CREATEROLE. Its password is in secrets/pg-<instance>-node.password (0600).
+PG_NODE_ROLE=sma_node
+pg_node_password_file() { printf '%s/pg-%s-node.password\n' "$SECRETS_DIR" "$1"; }
+
+# Creates (or updates) the node role on instance NAME and makes it the owner of database DB and of every table
+# and sequence already in it (a database created before the role existed). The password travels on stdin.
+pg_ensure_node_role() { # NAME DB
+    local name=$1 db=$2 pwfile port
+    pwfile=$(pg_node_password_file "$name")
+    if [[ ! -s $pwfile ]]; then
+        (umask 077 && random_hex 24 >"$pwfile") || die "cannot write $pwfile"
+    fi
+    port=$(pg_instance_port "$name")
+    {
+        printf "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN\n" "$PG_NODE_ROLE"
+        printf "  CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; END IF; END \$\$;\n" "$PG_NODE_ROLE"
+        printf "ALTER ROLE %s NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '%s';\n" "$PG_NODE_ROLE" "$(<"$pwfile")"
+        printf 'ALTER DATABASE "%s" OWNER TO %s;\n' "$db" "$PG_NODE_ROLE"
+    } | PGPASSWORD=$(<"$(pg_password_file "$name")") PGCONNECT_TIMEOUT=10 \
+        "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$port user=$PG_SUPERUSER dbname=postgres" >/dev/null \
+        || die "could not create the node role $PG_NODE_ROLE on PostgreSQL instance '$name' (see the psql error above)"
+    PGPASSWORD=$(<"$(pg_password_file "$name")") PGCONNECT_TIMEOUT=10 \
+        "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$port user=$PG_SUPERUSER dbname=$db" -c "
+        DO \$\$ DECLARE r record; BEGIN
+          FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'p') LOOP
+            IF r.relkind = 'S' THEN EXECUTE format('ALTER SEQUENCE public.%I OWNER TO $PG_NODE_ROLE', r.relname);
+            ELSE EXECUTE format('ALTER TABLE public.%I OWNER TO $PG_NODE_ROLE', r.relname); END IF;
+          END LOOP; END \$\$;" >/dev/null \
+        || die "could not hand database $db's tables to $PG_NODE_ROLE on PostgreSQL instance '$name' (see the psql error above)"
+}
+
+# Prints the libpq URI of the node role on instance NAME, database DB.
+pg_node_url() { # NAME DB
+    local name=$1 db=$2 port pwfile
+    pwfile=$(pg_node_password_file "$name")
+    port=$(pg_instance_port "$name")
+    [[ -s $pwfile ]] || die "the node role's password file $pwfile of PostgreSQL instance '$name' is missing; run cluster/up"
+    printf 'postgresql://%s:%s@127.0.0.1:%s/%s\n' "$PG_NODE_ROLE" "$(<"$pwfile")" "$port" "$db"
+}
+
 # Prints the names of all instances that exist under the PostgreSQL root.
 pg_instances() {
     local root dir

@@ -108,4 +108,5 @@ node_peer_host() { # ID
 region_database_start() { # K
     pg_instance_start "${REGION_NAMES[$1]}" "${REGION_PG_PORTS[$1]}"
     pg_create_db "${REGION_NAMES[$1]}" sma
+    pg_ensure_node_role "${REGION_NAMES[$1]}" sma
 }

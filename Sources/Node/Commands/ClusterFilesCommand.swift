@@ -210,6 +210,11 @@ enum ClusterFiles {
                 config["peer_host"] = .string(row.peerHost)     // written before regions had their own peer address
                 config["seeds"] = .array([])
             }
+            // Written before nodes had their own PostgreSQL role: move off the superuser.
+            if case .string(let url)? = config["database_url"], url.hasPrefix("postgresql://postgres:"),
+               !row.databaseURL.hasPrefix("postgresql://postgres:") {
+                config["database_url"] = .string(row.databaseURL)
+            }
         } else {
             config = [
                 "node_id": .string(row.id), "region": .string(row.region), "role": .string(row.role),
