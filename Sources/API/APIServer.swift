@@ -74,6 +74,7 @@ package struct APIServer: Sendable {
         router.addRoutes(keyTableRoutes(), atPath: "/api/v1/key-tables")
         router.addRoutes(auditRoutes(), atPath: "/api/v1")
         router.addRoutes(abuseRoutes(), atPath: "/api/v1/abuse")
+        router.addRoutes(apiKeyRoutes(), atPath: "/api/v1/api-keys")
         router.addRoutes(clusterRoutes())
         router.addRoutes(statusRoutes())
     }

@@ -70,8 +70,7 @@ package enum NodeBootstrap {
         let signer = try Store.logSigner(c, kek: kek)
         let key = APIKey.generate()
         return try c.transaction { c in
-            try c.query("SELECT pg_advisory_xact_lock(7261002)")
-            let id = try c.query("SELECT COALESCE(max(id), 0) + 1 FROM api_keys").first!.decode(0, as: Int64.self)
+            let id = try Store.nextAPIKeyID(c)
             let entries = try Store.append(c, [.apiKeyCreated(.init(id: id, name: name, role: role, keyHash: APIKey.hash(key)))],
                                            signer: signer, fence: nil, audit: .command("sma-node api-key create"))
             return (key, id, entries.last!.seq)

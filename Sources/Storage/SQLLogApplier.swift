@@ -78,14 +78,19 @@ final class SQLLogApplier: LogApplier {
     func apply(_ change: LogChange.APIKeyCreated, at e: LogEntry) throws {
         try finish()
         try c.query("""
-            INSERT INTO api_keys (id, name, role, key_hash, created_at, seq)
-            VALUES (\(change.id), \(change.name), \(change.role.rawValue), \(change.keyHash.bytes), \(timestamp(e)), \(e.seq))
+            INSERT INTO api_keys (id, name, role, key_hash, created_at, expires_at, seq)
+            VALUES (\(change.id), \(change.name), \(change.role.rawValue), \(change.keyHash.bytes), \(timestamp(e)),
+                    \(change.expiresMillis.map { PostgresTimestamp(microsecondsSince1970: $0 * 1000) }), \(e.seq))
             """)
     }
 
     func apply(_ change: LogChange.APIKeyRevoked, at e: LogEntry) throws {
         try finish()
-        try c.query("UPDATE api_keys SET revoked_at = \(timestamp(e)), seq = \(e.seq) WHERE id = \(change.id)")
+        let effective = change.effectiveMillis.map { PostgresTimestamp(microsecondsSince1970: $0 * 1000) } ?? timestamp(e)
+        // A key already revoked earlier stays revoked from that earlier time.
+        try c.query("""
+            UPDATE api_keys SET revoked_at = LEAST(COALESCE(revoked_at, \(effective)), \(effective)), seq = \(e.seq) WHERE id = \(change.id)
+            """)
     }
 
     func apply(_ change: LogChange.KeyTableRetired, at e: LogEntry) throws {

@@ -112,6 +112,10 @@ package final class SQLStore: NodeStore {
         try await pool.withConnection { c in try Store.stats(c) }
     }
 
+    package func apiKeys() async throws -> [APIKeyRecord] {
+        try await pool.withConnection { c in try Store.apiKeys(c) }
+    }
+
     package func recentRevocations(limit: Int) async throws -> [Revocation] {
         try await pool.withConnection { c in try Store.recentRevocations(c, limit: limit) }
     }

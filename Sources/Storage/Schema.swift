@@ -121,5 +121,10 @@ package enum Schema {
             -- Abuse detection replays the last 24 h of reinstatements at start (Store.reinstatements).
             CREATE INDEX registration_log_reinstatements ON registration_log (created_ms) WHERE kind = 'device_reinstated';
             """),
+        Migration(version: 4, name: "API key expiry; a revocation's effective time (rotation grace) in revoked_at", sql: """
+            -- An API key is refused from expires_at (NULL: never) and from revoked_at (NULL: not revoked; a rotated
+            -- key's revoked_at is in the future until its grace ends).
+            ALTER TABLE api_keys ADD COLUMN expires_at timestamptz;
+            """),
     ]
 }

@@ -23,10 +23,14 @@ extension Store {
             let head = try logHead(c)
             let tables = try keyTables(c)
             let authority = try authorityCertificates(c)
-            let keys = try c.query("SELECT id, name, role, key_hash FROM api_keys WHERE revoked_at IS NULL").map { row in
+            let keys = try c.query("""
+                SELECT id, name, role, key_hash, (EXTRACT(EPOCH FROM LEAST(expires_at, revoked_at)) * 1000)::bigint FROM api_keys
+                WHERE (revoked_at IS NULL OR revoked_at > now()) AND (expires_at IS NULL OR expires_at > now())
+                """).map { row in
                 let role = Role(rawValue: try row.decode(2, as: String.self)) ?? .validator
                 return (hash: Bytes32(try row.decode(3, as: [UInt8].self))!,
-                        principal: Principal(keyID: try row.decode(0), name: try row.decode(1), role: role))
+                        principal: Principal(keyID: try row.decode(0), name: try row.decode(1), role: role),
+                        notAfterMillis: try row.decode(4, as: Int64?.self))
             }
             let count = try c.query("SELECT count(*) FROM devices").first!.decode(0, as: Int.self)
             var index = DeviceIndex()
@@ -51,6 +55,30 @@ extension Store {
     static func authorityCertificates(_ c: PostgresConnection) throws -> (rootPEM: String, intermediatePEM: String)? {
         try c.query("SELECT root_pem, intermediate_pem FROM authority WHERE id = 1").first.map {
             (rootPEM: try $0.decode(0, as: String.self), intermediatePEM: try $0.decode(1, as: String.self))
+        }
+    }
+
+    /// The id for a new API key: one more than the highest, under the lock every key creation takes.
+    static func nextAPIKeyID(_ c: PostgresConnection) throws -> Int64 {
+        try c.query("SELECT pg_advisory_xact_lock(7261002)")
+        return try c.query("SELECT COALESCE(max(id), 0) + 1 FROM api_keys").first!.decode(0, as: Int64.self)
+    }
+
+    /// Every API key, by id, with its state by database time.
+    static func apiKeys(_ c: PostgresConnection) throws -> [APIKeyRecord] {
+        let ts = #"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#
+        return try c.query("""
+            SELECT id, name, role,
+                   CASE WHEN revoked_at IS NOT NULL AND revoked_at <= now() THEN 'revoked'
+                        WHEN expires_at IS NOT NULL AND expires_at <= now() THEN 'expired'
+                        WHEN revoked_at IS NOT NULL OR expires_at IS NOT NULL THEN 'expiring'
+                        ELSE 'active' END,
+                   to_char(created_at AT TIME ZONE 'UTC', \(unsafeSQL: ts)), to_char(expires_at AT TIME ZONE 'UTC', \(unsafeSQL: ts)),
+                   to_char(revoked_at AT TIME ZONE 'UTC', \(unsafeSQL: ts))
+            FROM api_keys ORDER BY id
+            """).map {
+            APIKeyRecord(id: try $0.decode(0), name: try $0.decode(1), role: try $0.decode(2), state: try $0.decode(3),
+                         created_at: try $0.decode(4), expires_at: try $0.decode(5), revoked_at: try $0.decode(6))
         }
     }
 
@@ -153,5 +181,6 @@ extension Store {
         package let c: PostgresConnection
         package func logHead() throws -> Int64 { try Store.logHead(c) }
         package func revokedCertificates() throws -> [RevokedCertificate] { try Store.revokedCertificates(c) }
+        package func nextAPIKeyID() throws -> Int64 { try Store.nextAPIKeyID(c) }
     }
 }

@@ -36,6 +36,13 @@ import Testing
         let updated = try NodeConfiguration.load(path: path, environment: [:])
         #expect(updated.logLevel == "debug")
         #expect(updated.logVerificationKey == String(repeating: "ab", count: 32))
+
+        // A config from before nodes had their own PostgreSQL role is moved off the superuser.
+        text = try String(contentsOfFile: path, encoding: .utf8)
+        text = text.replacingOccurrences(of: "postgresql://u:secret@", with: "postgresql://postgres:super@")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try ClusterFiles.writeNodeConfig(row: row, nodesDir: dir, kekFile: "/k/kek", caFile: "/k/ca.pem", logKey: "", peers: [])
+        #expect(try NodeConfiguration.load(path: path, environment: [:]).databaseURL == "postgresql://u:secret@127.0.0.1:5/db")
     }
 
     @Test func malformedInputIsRefusedInOneLineThatNamesIt() {

@@ -60,29 +60,64 @@ public struct Principal: Sendable, Equatable {
     public static let anonymous = Principal(keyID: 0, name: "anonymous", role: .validator)
 }
 
-/// The in-memory directory of active API keys, by hash.
+/// The in-memory directory of API keys, by hash: each valid until its expiry or its revocation's effective time.
 public final class APIKeyDirectory: Sendable {
-    private let keys = ReadWriteLocked([Bytes32: Principal]())
+    private struct Entry: Sendable {
+        var principal: Principal
+        /// Refused from this time on (ms since 1970); nil: until revoked.
+        var notAfterMillis: Int64?
+    }
+    private let keys = ReadWriteLocked([Bytes32: Entry]())
+    private let now: @Sendable () -> Int64
 
-    public init() {}
+    /// - Parameter now: the wall clock, ms since 1970 (tests pass their own).
+    public init(now: @escaping @Sendable () -> Int64 = Registry.systemMillis) { self.now = now }
 
-    /// Adds or replaces a key.
-    public func add(hash: Bytes32, principal: Principal) {
-        keys.withWriteLock { $0[hash] = principal }
+    /// Adds or replaces a key, valid until `notAfterMillis` (nil: until revoked).
+    public func add(hash: Bytes32, principal: Principal, notAfterMillis: Int64? = nil) {
+        keys.withWriteLock { $0[hash] = Entry(principal: principal, notAfterMillis: notAfterMillis) }
     }
 
-    /// Removes a key by id.
-    public func remove(keyID: Int64) {
+    /// Revokes a key by id: at once, or from `effectiveMillis` on (a rotation's grace).
+    public func revoke(keyID: Int64, effectiveMillis: Int64? = nil) {
+        let t = now()
         keys.withWriteLock { d in
-            for (h, p) in d where p.keyID == keyID { d[h] = nil }
+            for (h, e) in d where e.principal.keyID == keyID {
+                if let effective = effectiveMillis, effective > t {
+                    d[h]?.notAfterMillis = min(e.notAfterMillis ?? .max, effective)
+                } else {
+                    d[h] = nil
+                }
+            }
         }
     }
 
-    /// The principal for a presented bearer key, or nil.
+    /// Removes a key by id at once.
+    public func remove(keyID: Int64) { revoke(keyID: keyID) }
+
+    /// The principal for a presented bearer key, or nil (unknown, revoked or expired).
     public func authenticate(_ presented: String) -> Principal? {
         let h = APIKey.hash(presented)
-        return keys.withReadLock { $0[h] }
+        guard let entry = keys.withReadLock({ $0[h] }) else { return nil }
+        if let notAfter = entry.notAfterMillis, now() >= notAfter { return nil }
+        return entry.principal
     }
 
-    public var count: Int { keys.withReadLock { $0.count } }
+    /// Keys still valid now.
+    public var count: Int {
+        let t = now()
+        return keys.withReadLock { $0.values.filter { ($0.notAfterMillis ?? .max) > t }.count }
+    }
+
+    /// Valid keys holding `role`, now (the API refuses to revoke the last admin key).
+    public func count(role: Role) -> Int {
+        let t = now()
+        return keys.withReadLock { $0.values.filter { $0.principal.role == role && ($0.notAfterMillis ?? .max) > t }.count }
+    }
+
+    /// The valid key with this id, if any.
+    public func principal(keyID: Int64) -> Principal? {
+        let t = now()
+        return keys.withReadLock { $0.values.first { $0.principal.keyID == keyID && ($0.notAfterMillis ?? .max) > t }?.principal }
+    }
 }

@@ -135,20 +135,22 @@ public enum LogChange: Sendable, Equatable {
         public init(serial: String) { self.serial = serial }
     }
 
-    /// An API key; only its SHA-256 travels (hex on the wire).
+    /// An API key; only its SHA-256 travels (hex on the wire). `expiresMillis`: refused from then on (absent: never).
     public struct APIKeyCreated: Codable, Sendable, Equatable {
         public var id: Int64
         public var name: String
         public var role: Role
         public var keyHash: Bytes32
-        public init(id: Int64, name: String, role: Role, keyHash: Bytes32) {
+        public var expiresMillis: Int64?
+        public init(id: Int64, name: String, role: Role, keyHash: Bytes32, expiresMillis: Int64? = nil) {
             self.id = id
             self.name = name
             self.role = role
             self.keyHash = keyHash
+            self.expiresMillis = expiresMillis
         }
 
-        private enum CodingKeys: String, CodingKey { case id, name, role, keyHash }
+        private enum CodingKeys: String, CodingKey { case id, name, role, keyHash, expiresMillis }
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             id = try c.decode(Int64.self, forKey: .id)
@@ -158,6 +160,7 @@ public enum LogChange: Sendable, Equatable {
                 throw DecodingError.dataCorruptedError(forKey: .keyHash, in: c, debugDescription: "key hash is not 64 hex digits")
             }
             keyHash = hash
+            expiresMillis = try c.decodeIfPresent(Int64.self, forKey: .expiresMillis)
         }
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -165,12 +168,19 @@ public enum LogChange: Sendable, Equatable {
             try c.encode(name, forKey: .name)
             try c.encode(role, forKey: .role)
             try c.encode(keyHash.hex, forKey: .keyHash)
+            try c.encodeIfPresent(expiresMillis, forKey: .expiresMillis)
         }
     }
 
+    /// An API key is revoked: refused from `effectiveMillis` on (absent: from the entry's time; a rotation's old key
+    /// stays valid for its grace).
     public struct APIKeyRevoked: Codable, Sendable, Equatable {
         public var id: Int64
-        public init(id: Int64) { self.id = id }
+        public var effectiveMillis: Int64?
+        public init(id: Int64, effectiveMillis: Int64? = nil) {
+            self.id = id
+            self.effectiveMillis = effectiveMillis
+        }
     }
 
     /// A key table is retired: never assigned again; its tokens FAIL from `effectiveMillis` on.
@@ -298,7 +308,9 @@ public enum LogChange: Sendable, Equatable {
         case .deviceRevoked(let r): return .init(action: "device.revoke", target: r.serial, detail: r.reason)
         case .deviceReinstated(let r): return .init(action: "device.reinstate", target: r.serial)
         case .apiKeyCreated(let k): return .init(action: "api_key.create", target: "api key #\(k.id) '\(k.name)'", detail: "role \(k.role.rawValue)")
-        case .apiKeyRevoked(let k): return .init(action: "api_key.revoke", target: "api key #\(k.id)")
+        case .apiKeyRevoked(let k):
+            let detail = k.effectiveMillis.map { "refused from \(Date(timeIntervalSince1970: Double($0) / 1000).ISO8601Format())" }
+            return .init(action: "api_key.revoke", target: "api key #\(k.id)", detail: detail)
         case .keyTableRetired(let r):
             let at = Date(timeIntervalSince1970: Double(r.effectiveMillis) / 1000)
             return .init(action: "key_table.retire", target: "key table \(r.id)", detail: "tokens fail from \(at.ISO8601Format())")

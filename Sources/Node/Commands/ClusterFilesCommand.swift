@@ -200,9 +200,11 @@ enum ClusterFiles {
         let me = "https://\(row.peerHost):\(row.peerPort)"
         let exists = FileManager.default.fileExists(atPath: path)
         var config: [String: ClusterJSON]
+        var original: [String: ClusterJSON]?
         if exists {
             guard case .object(let existing) = try read(path) else { throw Failure("\(path) does not hold a JSON object") }
             config = existing
+            original = existing
             var oldSeeds: [ClusterJSON] = []
             if case .array(let a)? = config["seeds"] { oldSeeds = a }
             if config["peer_host"] == .string("127.0.0.1"),
@@ -225,7 +227,6 @@ enum ClusterFiles {
                 "anonymous_validation": .bool(false), "manufacturer": .string("SIMULATED_MFG"), "log_level": .string("info"),
             ]
         }
-        let before = config
         if !["peer_cert_file", "peer_key_file", "peer_ca_file"].contains(where: { config[$0] != nil }) {
             config["peer_cert_file"] = .string("\(row.tlsDir)/node.pem")
             config["peer_key_file"] = .string("\(row.tlsDir)/node.key")
@@ -242,7 +243,7 @@ enum ClusterFiles {
             }
             config["log_verification_key"] = .string(logKey)
         }
-        if exists && config == before { return }
+        if exists && config == original { return }
         try writeJSON(.object(config), to: path)
     }
 

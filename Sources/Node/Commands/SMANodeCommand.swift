@@ -154,8 +154,32 @@ struct KEKCommand: AsyncParsableCommand {
 }
 
 struct APIKeyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "api-key", abstract: "Manage API keys (on the write region's database).",
-                                                    subcommands: [Create.self])
+    static let configuration = CommandConfiguration(
+        commandName: "api-key",
+        abstract: "Manage API keys: create on the write region's database (bootstrap), or list, revoke and rotate through a running node.",
+        subcommands: [Create.self, List.self, Revoke.self, Rotate.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every API key with its state (admin; no secrets).")
+        @OptionGroup var client: ClientOptions
+        func run() async throws { try await client.call("GET", "/api/v1/api-keys") }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an API key on every node (admin).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The key's id (see `api-key list`).") var id: Int64
+        func run() async throws { try await client.call("POST", "/api/v1/api-keys/\(id)/revoke") }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace an API key with a new one of the same name and role; prints the new key (only time it is shown).")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The key's id (see `api-key list`).") var id: Int64
+        @Option(help: "Seconds the old key stays valid (0 to 604800).") var grace: Int = 0
+        func run() async throws { try await client.call("POST", "/api/v1/api-keys/\(id)/rotate", body: ["grace_seconds": grace]) }
+    }
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an API key; prints the key (only time it is shown) on stdout.")
         @OptionGroup var options: ConfigOption

@@ -38,6 +38,8 @@ package protocol CommitReads {
     func logHead() throws -> Int64
     /// What a CRL lists: every revoked device's certificate, when and why it was revoked.
     func revokedCertificates() throws -> [RevokedCertificate]
+    /// The id for a new API key (serialised with every other key creation).
+    func nextAPIKeyID() throws -> Int64
 }
 
 /// The read-only queries behind the operator routes.
@@ -54,6 +56,8 @@ package protocol RegistryQueries: Sendable {
     func stats() async throws -> DatabaseStats
     /// The most recently revoked devices (currently revoked), newest first.
     func recentRevocations(limit: Int) async throws -> [Revocation]
+    /// Every API key (never its secret), by id.
+    func apiKeys() async throws -> [APIKeyRecord]
 }
 
 /// Every port at once (what the executable hands to the services).

@@ -47,12 +47,12 @@ package struct StoreSnapshot: Sendable {
     package var head: Int64
     package var tables: [SealedKeyTable]
     package var authority: (rootPEM: String, intermediatePEM: String)?
-    package var apiKeys: [(hash: Bytes32, principal: Principal)]
+    package var apiKeys: [(hash: Bytes32, principal: Principal, notAfterMillis: Int64?)]
     package var index: DeviceIndex
     package var logPublicKey: [UInt8]?
     package var crl: StoredCRL?
     package init(head: Int64, tables: [SealedKeyTable], authority: (rootPEM: String, intermediatePEM: String)?,
-                 apiKeys: [(hash: Bytes32, principal: Principal)], index: DeviceIndex, logPublicKey: [UInt8]?, crl: StoredCRL?) {
+                 apiKeys: [(hash: Bytes32, principal: Principal, notAfterMillis: Int64?)], index: DeviceIndex, logPublicKey: [UInt8]?, crl: StoredCRL?) {
         self.head = head
         self.tables = tables
         self.authority = authority
@@ -146,6 +146,27 @@ package struct DatabaseStats: Codable, Sendable {
         self.key_tables = key_tables
         self.retired_key_tables = retired_key_tables
         self.log_head_seq = log_head_seq
+    }
+}
+
+/// An API key as `GET /api/v1/api-keys` shows it: never the key, never its hash.
+package struct APIKeyRecord: Codable, Sendable, Equatable {
+    package var id: Int64
+    package var name: String
+    package var role: String
+    /// `active`, `expiring` (a rotated key in its grace, or an expiry set), `revoked` or `expired`.
+    package var state: String
+    package var created_at: String
+    package var expires_at: String?
+    package var revoked_at: String?
+    package init(id: Int64, name: String, role: String, state: String, created_at: String, expires_at: String?, revoked_at: String?) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.state = state
+        self.created_at = created_at
+        self.expires_at = expires_at
+        self.revoked_at = revoked_at
     }
 }
 

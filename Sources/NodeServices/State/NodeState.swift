@@ -97,7 +97,7 @@ package final class NodeState: Sendable {
             currentCRL.withLock { $0 = CRLDocument(number: c.number, thisUpdateMillis: c.thisUpdateMillis, nextUpdateMillis: c.nextUpdateMillis, der: c.der) }
         }
         if let a = snapshot.authority { try installAuthority(rootPEM: a.rootPEM, intermediatePEM: a.intermediatePEM) }
-        for k in snapshot.apiKeys { apiKeys.add(hash: k.hash, principal: k.principal) }
+        for k in snapshot.apiKeys { apiKeys.add(hash: k.hash, principal: k.principal, notAfterMillis: k.notAfterMillis) }
         registry.replaceIndex(snapshot.index)
         sequencer.withLock { $0 = Sequencing(sequencer: LogSequencer(applied: snapshot.head)) }
         appliedSeq.store(snapshot.head, ordering: .releasing)
@@ -197,11 +197,12 @@ package final class NodeState: Sendable {
         }
 
         func apply(_ change: LogChange.APIKeyCreated, at entry: LogEntry) throws {
-            state.apiKeys.add(hash: change.keyHash, principal: Principal(keyID: change.id, name: change.name, role: change.role))
+            state.apiKeys.add(hash: change.keyHash, principal: Principal(keyID: change.id, name: change.name, role: change.role),
+                              notAfterMillis: change.expiresMillis)
         }
 
         func apply(_ change: LogChange.APIKeyRevoked, at entry: LogEntry) throws {
-            state.apiKeys.remove(keyID: change.id)
+            state.apiKeys.revoke(keyID: change.id, effectiveMillis: change.effectiveMillis)
         }
 
         func apply(_ change: LogChange.KeyTableRetired, at entry: LogEntry) throws {
