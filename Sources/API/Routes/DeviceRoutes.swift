@@ -56,8 +56,8 @@ extension APIServer {
     /// `GET /api/v1/devices/{serial}` (no secrets).
     @Sendable package func getDevice(_ request: Request, context: SMARequestContext) async throws -> Response {
         try await awaitMinSeq(request)
-        let serial = try Self.serial(context)
-        guard let d = try await store.device(serial: serial) else {
+        let serial = try deviceSerial(context)
+        guard let d = try await store.device(serial: serial.string) else {
             throw NodeError(.notFound, "no device with this serial")
         }
         return try json(d)
@@ -84,10 +84,20 @@ extension APIServer {
         return l
     }
 
-    /// The `{serial}` path parameter, percent-decoded (the router hands it over as sent: `CAM%200001`).
-    package static func serial(_ context: SMARequestContext) throws -> String {
+    /// The `{serial}` path parameter, percent-decoded (the router hands it over as sent: `CAM%200001`), checked
+    /// against the serial alphabet (docs/ARCHITECTURE.md §1.4) and never normalised: another spelling of a serial
+    /// is refused (422), not matched. A device logged before these rules keeps its exact bytes reachable, so that
+    /// it can still be looked up, revoked and reinstated.
+    func deviceSerial(_ context: SMARequestContext) throws -> DeviceSerial {
         let raw = try context.parameters.require("serial")
-        return try text(raw.removingPercentEncoding ?? raw, field: "serial")!
+        let decoded = raw.removingPercentEncoding ?? raw
+        do {
+            return try DeviceSerial(decoded, field: "serial")
+        } catch {
+            let legacy = DeviceSerial(unchecked: decoded)
+            if !decoded.utf8.contains(0), state.registry.device(serial: legacy) != nil { return legacy }
+            throw error
+        }
     }
 
     /// `GET /api/v1/devices?family=&after=&limit=` (admin; keyset paging by serial).
@@ -111,23 +121,23 @@ extension APIServer {
     /// `POST /api/v1/devices/{serial}/revoke` (admin). Idempotent.
     @Sendable package func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
-        let serial = try Self.serial(context)
+        let serial = try deviceSerial(context)
         let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
         let seq = try await writer.revoke(serial: serial, reason: reason, actor: auditActor(principal, context))
         context.logger.notice("device revoked", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
-        return try json(DeviceStatus(device_serial: serial, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
+        return try json(DeviceStatus(device_serial: serial.string, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
     }
 
     /// `POST /api/v1/devices/{serial}/reinstate` (admin). Idempotent.
     @Sendable package func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
-        let serial = try Self.serial(context)
+        let serial = try deviceSerial(context)
         let buffer = try await request.body.collect(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
         context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
-        return try json(DeviceStatus(device_serial: serial, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
+        return try json(DeviceStatus(device_serial: serial.string, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
     }
 }
