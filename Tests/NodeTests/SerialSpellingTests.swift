@@ -223,6 +223,23 @@ import SwiftASN1
         }
     }
 
+    @Test func byteOrderMarkInThePathIsNotDroppedByPercentDecoding() async throws {
+        try await TestNode.with(tables: 10) { node in
+            try await node.withClient { client in
+                _ = try await NodeAPITests.provision(node, client, serial: "CAM1")
+                try await client.execute(uri: "/api/v1/devices/%EF%BB%BFCAM1/revoke", method: .post, headers: node.headers(.admin)) { r in
+                    #expect(r.status == .unprocessableContent)
+                }
+                for uri in ["/api/v1/devices/CAM%FF1", "/api/v1/devices/CAM%4"] {
+                    try await client.execute(uri: uri, method: .get, headers: node.headers(.admin)) { r in
+                        #expect(r.status == .unprocessableContent, "\(uri)")
+                    }
+                }
+            }
+            #expect(try await Self.expectAgreement(node) == [Array("CAM1".utf8): false])
+        }
+    }
+
     @Test func statsAndMetricReportDisagreementBetweenMemoryAndDatabase() async throws {
         try await TestNode.with(tables: 10) { node in
             try await node.withClient { client in

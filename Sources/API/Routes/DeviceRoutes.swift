@@ -90,13 +90,38 @@ extension APIServer {
     /// it can still be looked up, revoked and reinstated.
     func deviceSerial(_ context: SMARequestContext) throws -> DeviceSerial {
         let raw = try context.parameters.require("serial")
-        let decoded = raw.removingPercentEncoding ?? raw
+        guard let decoded = Self.percentDecoded(raw) else {
+            throw InputError(field: "serial", "must be percent-encoded UTF-8")
+        }
         do {
             return try DeviceSerial(decoded, field: "serial")
         } catch {
             let legacy = DeviceSerial(unchecked: decoded)
             if !decoded.utf8.contains(0), state.registry.device(serial: legacy) != nil { return legacy }
             throw error
+        }
+    }
+
+    /// `raw` with every `%XX` replaced by its byte, as exact UTF-8; nil for a malformed escape or invalid UTF-8.
+    /// (Foundation's `removingPercentEncoding` drops a leading byte order mark, so `%EF%BB%BFCAM1` would name `CAM1`.)
+    package static func percentDecoded(_ raw: String) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.utf8.count)
+        var it = raw.utf8.makeIterator()
+        while let b = it.next() {
+            guard b == UInt8(ascii: "%") else { bytes.append(b); continue }
+            guard let hi = it.next().flatMap(Self.hexValue), let lo = it.next().flatMap(Self.hexValue) else { return nil }
+            bytes.append(hi << 4 | lo)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
         }
     }
 
