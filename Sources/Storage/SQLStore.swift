@@ -116,6 +116,10 @@ package final class SQLStore: NodeStore {
         try await pool.withConnection { c in try Store.apiKeys(c) }
     }
 
+    package func revocationSnapshot() async throws -> RevocationSnapshot {
+        try await pool.withConnection { c in try Store.revocationSnapshot(c) }
+    }
+
     package func recentRevocations(limit: Int) async throws -> [Revocation] {
         try await pool.withConnection { c in try Store.recentRevocations(c, limit: limit) }
     }

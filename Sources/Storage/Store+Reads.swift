@@ -176,6 +176,24 @@ extension Store {
                      key_tables: try row.decode(2), retired_key_tables: try row.decode(3), log_head_seq: try row.decode(4))
     }
 
+    /// The log head, the device count and every revoked serial, in one statement (one snapshot). The revoked
+    /// serials come from the partial index `devices_revoked`; there is one row per revoked device, or one row with
+    /// a NULL serial when none is revoked.
+    package static func revocationSnapshot(_ c: PostgresConnection) throws -> RevocationSnapshot {
+        var head: Int64 = 0, devices = 0
+        var revoked: [String] = []
+        for row in try c.query("""
+            SELECT h.seq, (SELECT count(*) FROM devices), d.serial
+            FROM log_head h LEFT JOIN devices d ON d.revoked
+            WHERE h.id = 1
+            """) {
+            head = try row.decode(0)
+            devices = try row.decode(1)
+            if let serial = try row.decode(2, as: String?.self) { revoked.append(serial) }
+        }
+        return RevocationSnapshot(headSeq: head, devices: devices, revokedSerials: revoked)
+    }
+
     /// Reads inside a write transaction (`LogCommitter.commit`'s follow-up, `sma-node init`).
     struct TransactionReads: CommitReads {
         package let c: PostgresConnection

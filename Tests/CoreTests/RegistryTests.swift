@@ -34,13 +34,13 @@ import Testing
         let r = try registry()
         let token = TestCamera.token(nuc: nuc, master: masters[5], table: 5, keyIndex: 999)
         #expect(r.validate(token) == .pass)
-        #expect(r.setRevoked(serial: "CAM-1", true))
+        #expect(r.setRevoked(serial: DeviceSerial(unchecked: "CAM-1"), true))
         #expect(r.validate(token) == .fail(.revoked))
         #expect(r.counts.revoked == 1)
-        #expect(r.setRevoked(serial: "CAM-1", false))
+        #expect(r.setRevoked(serial: DeviceSerial(unchecked: "CAM-1"), false))
         #expect(r.validate(token) == .pass)
         #expect(r.counts.revoked == 0)
-        #expect(!r.setRevoked(serial: "NOPE", true))
+        #expect(!r.setRevoked(serial: DeviceSerial(unchecked: "NOPE"), true))
     }
 
     @Test func tableOutsideTheInstalledTablesFailsAsUnknownTable() throws {

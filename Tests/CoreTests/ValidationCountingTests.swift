@@ -20,7 +20,7 @@ import Testing
         _ = r.validate(TestCamera.token(nuc: nuc(9), master: masters[3], table: 3, keyIndex: 1))
         _ = r.validate(TestCamera.token(nuc: nuc(2), master: masters[3], table: 3, keyIndex: 1))
         // Counted: a revoked device's token (someone still presents it).
-        r.setRevoked(serial: "CAM-2", true)
+        r.setRevoked(serial: DeviceSerial(unchecked: "CAM-2"), true)
         #expect(r.validate(TestCamera.token(nuc: nuc(2), master: masters[7], table: 7, keyIndex: 2)) == .fail(.revoked))
         let drained = r.drainValidationCounts()
         #expect(drained.map(\.slot) == [0, 1])
@@ -29,7 +29,7 @@ import Testing
         // Draining resets.
         #expect(r.drainValidationCounts().isEmpty)
         _ = r.validate(pass)
-        r.resetValidationCount(serial: "CAM-1")
+        r.resetValidationCount(serial: DeviceSerial(unchecked: "CAM-1"))
         #expect(r.drainValidationCounts().isEmpty)
     }
 

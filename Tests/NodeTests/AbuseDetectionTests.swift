@@ -146,14 +146,14 @@ import Testing
                                 appliedSeq: beforeReinstatement, counts: [serial: 500])
         node.runtime.state.abuse.exchange([stale])
         await Self.service(node.runtime).step()
-        #expect(node.runtime.state.registry.device(serial: serial)?.revoked == false)
+        #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: serial))?.revoked == false)
         // The same counts reported after the reinstatement do count.
         var fresh = stale
         fresh.version = 2
         fresh.appliedSeq = reinstatedAt
         node.runtime.state.abuse.exchange([fresh])
         await Self.service(node.runtime).step()
-        #expect(node.runtime.state.registry.device(serial: serial)?.revoked == true)
+        #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: serial))?.revoked == true)
         await node.stop()
     }
 

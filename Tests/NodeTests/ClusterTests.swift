@@ -195,7 +195,7 @@ import Testing
                 _ = try await node.runtime.devices!.provision(ProvisionRequest(device_serial: "LATE", device_family: "F"), actor: .command("test"))
             }
             #expect(try await node.database.withConnection { c in try Store.logHead(c) } == headBefore)
-            #expect(node.runtime.state.registry.device(serial: "LATE") == nil)
+            #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: "LATE")) == nil)
         }
     }
 }

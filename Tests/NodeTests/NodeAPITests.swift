@@ -105,7 +105,7 @@ import Testing
                     #expect(r.status == .conflict)
                     #expect((jsonObject(r.body)["error"] as? [String: Any])?["field"] as? String == "devices[1].device_serial")
                 }
-                #expect(node.runtime.state.registry.device(serial: "B-1") == nil)
+                #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: "B-1")) == nil)
                 let good = ["devices": (0..<20).map { ["device_serial": "B-\($0 + 10)", "device_family": "F"] }]
                 try await client.execute(uri: "/api/v1/devices/provision/bulk", method: .post, headers: node.headers(.provisioner), body: jsonBody(good)) { r in
                     #expect(r.status == .created)

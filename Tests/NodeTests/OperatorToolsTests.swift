@@ -184,7 +184,7 @@ import SMATestSupport
             }
             #expect(headAfter == head)
             #expect(node.runtime.state.applied == head)
-            #expect(node.runtime.state.registry.device(serial: "CAM-X") == nil)
+            #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: "CAM-X")) == nil)
             #expect(devices == 0)
         }
     }

@@ -276,10 +276,10 @@ pg_ensure_node_role() { # NAME DB
     PGPASSWORD=$(<"$(pg_password_file "$name")") PGCONNECT_TIMEOUT=10 \
         "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$port user=$PG_SUPERUSER dbname=$db" -c "
         DO \$\$ DECLARE r record; BEGIN
-          FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                   WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'p') LOOP
-            IF r.relkind = 'S' THEN EXECUTE format('ALTER SEQUENCE public.%I OWNER TO $PG_NODE_ROLE', r.relname);
-            ELSE EXECUTE format('ALTER TABLE public.%I OWNER TO $PG_NODE_ROLE', r.relname); END IF;
+          FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') LOOP
+            -- A table's owned sequences (bigserial) follow it.
+            EXECUTE format('ALTER TABLE public.%I OWNER TO $PG_NODE_ROLE', r.relname);
           END LOOP; END \$\$;" >/dev/null \
         || die "could not hand database $db's tables to $PG_NODE_ROLE on PostgreSQL instance '$name' (see the psql error above)"
 }

@@ -62,7 +62,7 @@ extension APIServer {
         var devices: [AbuseResponse.Device] = []
         for total in top {
             var d = AbuseResponse.Device(device_serial: total.serial, count: total.count, by_node: total.byNode, state: "ok")
-            switch state.registry.device(serial: total.serial)?.revoked {
+            switch state.registry.device(serial: DeviceSerial(unchecked: total.serial))?.revoked {
             case nil:
                 d.state = "unknown"
             case true?:

@@ -22,6 +22,9 @@ extension APIServer {
         package var uptime_seconds: Int
         package var database: DatabaseStats
         package var memory: MemoryCounts
+        /// Devices on which memory and this node's database disagree (device count and revoked flags, serials
+        /// compared as bytes); null when memory has not reached the database's log head (catching up).
+        package var registry_disagreements: Int?
         package struct MemoryCounts: Encodable {
             package var devices: Int
             package var revoked_devices: Int
@@ -36,10 +39,12 @@ extension APIServer {
     @Sendable package func stats(_ request: Request, context: SMARequestContext) async throws -> Response {
         let db = try await store.stats()
         let m = state.registry.counts
+        let disagreements = try await state.registryDisagreements(with: store)
         return try json(StatsResponse(
             node_id: config.nodeID, region: config.region, uptime_seconds: Int(Date().timeIntervalSince(startedAt)), database: db,
             memory: .init(devices: m.devices, revoked_devices: m.revoked, key_tables: m.keyTables, retired_key_tables: m.retiredTables,
-                          applied_seq: state.applied, api_keys: state.apiKeys.count)))
+                          applied_seq: state.applied, api_keys: state.apiKeys.count),
+            registry_disagreements: disagreements))
     }
 
     package struct ClusterResponse: Encodable {

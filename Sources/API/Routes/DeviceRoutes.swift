@@ -55,8 +55,8 @@ extension APIServer {
     /// `GET /api/v1/devices/{serial}` (no secrets).
     @Sendable package func getDevice(_ request: Request, context: SMARequestContext) async throws -> Response {
         try await awaitMinSeq(request)
-        let serial = try Self.serial(context)
-        guard let d = try await store.device(serial: serial) else {
+        let serial = try deviceSerial(context)
+        guard let d = try await store.device(serial: serial.string) else {
             throw NodeError(.notFound, "no device with this serial")
         }
         return try json(d)
@@ -83,10 +83,45 @@ extension APIServer {
         return l
     }
 
-    /// The `{serial}` path parameter, percent-decoded (the router hands it over as sent: `CAM%200001`).
-    package static func serial(_ context: SMARequestContext) throws -> String {
+    /// The `{serial}` path parameter, percent-decoded (the router hands it over as sent: `CAM%200001`), checked
+    /// against the serial alphabet (docs/ARCHITECTURE.md §1.4) and never normalised: another spelling of a serial
+    /// is refused (422), not matched. A device logged before these rules keeps its exact bytes reachable, so that
+    /// it can still be looked up, revoked and reinstated.
+    func deviceSerial(_ context: SMARequestContext) throws -> DeviceSerial {
         let raw = try context.parameters.require("serial")
-        return try text(raw.removingPercentEncoding ?? raw, field: "serial")!
+        guard let decoded = Self.percentDecoded(raw) else {
+            throw InputError(field: "serial", "must be percent-encoded UTF-8")
+        }
+        do {
+            return try DeviceSerial(decoded, field: "serial")
+        } catch {
+            let legacy = DeviceSerial(unchecked: decoded)
+            if !decoded.utf8.contains(0), state.registry.device(serial: legacy) != nil { return legacy }
+            throw error
+        }
+    }
+
+    /// `raw` with every `%XX` replaced by its byte, as exact UTF-8; nil for a malformed escape or invalid UTF-8.
+    /// (Foundation's `removingPercentEncoding` drops a leading byte order mark, so `%EF%BB%BFCAM1` would name `CAM1`.)
+    package static func percentDecoded(_ raw: String) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.utf8.count)
+        var it = raw.utf8.makeIterator()
+        while let b = it.next() {
+            guard b == UInt8(ascii: "%") else { bytes.append(b); continue }
+            guard let hi = it.next().flatMap(Self.hexValue), let lo = it.next().flatMap(Self.hexValue) else { return nil }
+            bytes.append(hi << 4 | lo)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// `GET /api/v1/devices?family=&after=&limit=` (admin; keyset paging by serial).
@@ -110,23 +145,23 @@ extension APIServer {
     /// `POST /api/v1/devices/{serial}/revoke` (admin). Idempotent.
     @Sendable package func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
-        let serial = try Self.serial(context)
+        let serial = try deviceSerial(context)
         let buffer = try await request.collectBody(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
         let seq = try await writer.revoke(serial: serial, reason: reason, actor: auditActor(principal, context))
         context.logger.notice("device revoked", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
-        return try json(DeviceStatus(device_serial: serial, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
+        return try json(DeviceStatus(device_serial: serial.string, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
     }
 
     /// `POST /api/v1/devices/{serial}/reinstate` (admin). Idempotent.
     @Sendable package func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
-        let serial = try Self.serial(context)
+        let serial = try deviceSerial(context)
         let buffer = try await request.collectBody(upTo: config.maxBodyBytes)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
         context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
-        return try json(DeviceStatus(device_serial: serial, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
+        return try json(DeviceStatus(device_serial: serial.string, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
     }
 }

@@ -100,7 +100,9 @@ extension APIServer {
         if let ca = state.authorityCertificates {
             switch bundle.verify(intermediate: ca.intermediate, now: Date()) {
             case .failure(let reason): outcome = .fail(reason)
-            case .success(let serial):
+            case .success(let cn):
+                // The CN is the serial exactly as this authority issued it: looked up by its bytes.
+                let serial = DeviceSerial(unchecked: cn)
                 if let device = state.registry.device(serial: serial) {
                     outcome = device.revoked ? .fail(.revoked) : .pass
                     state.registry.countValidation(serial: serial)

@@ -10,7 +10,7 @@ extension DeviceIndex {
     }
 
     /// The slot of the device with this serial.
-    public func slot(serial: String) -> Int? { bySerial[serial].map { Int($0) } }
+    public func slot(serial: DeviceSerial) -> Int? { bySerial[serial].map { Int($0) } }
 
     /// The serial of the device in `slot`.
     public func serial(slot: Int) -> String? {

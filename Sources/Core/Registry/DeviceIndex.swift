@@ -1,6 +1,9 @@
 public import SMAErrors
 /// The in-memory device index: NUC hash -> device and serial -> device.
 ///
+/// Serials are keyed by `DeviceSerial`, byte-wise, as PostgreSQL compares them: two canonically equivalent
+/// spellings (`CAF\u{C9}`, `CAFE\u{301}`) are two devices here exactly as they are two rows there.
+///
 /// A plain value type, not thread-safe; `Registry` puts it behind a lock.
 public struct DeviceIndex: Sendable {
     @usableFromInline
@@ -18,7 +21,7 @@ public struct DeviceIndex: Sendable {
 
     @usableFromInline var entries: [Entry] = []
     @usableFromInline var byNUC: [NUCHash: Int32] = [:]
-    @usableFromInline var bySerial: [String: Int32] = [:]
+    @usableFromInline var bySerial: [DeviceSerial: Int32] = [:]
     /// Devices currently revoked.
     public private(set) var revokedCount = 0
 
@@ -66,19 +69,20 @@ public struct DeviceIndex: Sendable {
         let t = device.tableIDs
         guard t.count == BirthmarkProtocol.tablesPerDevice, t[0] != t[1], t[0] != t[2], t[1] != t[2],
               t.allSatisfy({ (0...Int(UInt16.max)).contains($0) }) else { throw InsertConflict(.invalidTables) }
-        guard bySerial[device.serial] == nil else { throw InsertConflict(.duplicateSerial) }
+        let serial = DeviceSerial(unchecked: device.serial)
+        guard bySerial[serial] == nil else { throw InsertConflict(.duplicateSerial) }
         guard byNUC[device.nucHash] == nil else { throw InsertConflict(.duplicateNUCHash) }
         let slot = Int32(entries.count)
         entries.append(Entry(nucHash: device.nucHash, serial: device.serial,
                              t0: UInt16(t[0]), t1: UInt16(t[1]), t2: UInt16(t[2]), revoked: device.revoked))
         byNUC[device.nucHash] = slot
-        bySerial[device.serial] = slot
+        bySerial[serial] = slot
         if device.revoked { revokedCount += 1 }
     }
 
     /// Marks a device revoked or not. Returns false when the serial is unknown.
     @discardableResult
-    public mutating func setRevoked(serial: String, _ revoked: Bool) -> Bool {
+    public mutating func setRevoked(serial: DeviceSerial, _ revoked: Bool) -> Bool {
         guard let slot = bySerial[serial] else { return false }
         let i = Int(slot)
         if entries[i].revoked != revoked {
@@ -89,7 +93,7 @@ public struct DeviceIndex: Sendable {
     }
 
     /// The device with this serial.
-    public func device(serial: String) -> RegisteredDevice? {
+    public func device(serial: DeviceSerial) -> RegisteredDevice? {
         bySerial[serial].map { device(at: Int($0)) }
     }
 
@@ -112,6 +116,13 @@ public struct DeviceIndex: Sendable {
         guard e.holdsTable(table) else { return .fail(.tableNotAssigned) }
         guard !e.revoked else { return .fail(.revoked) }
         return .pass
+    }
+
+    /// How many of `serials` memory holds as revoked (each serial counted once; unknown serials are not counted).
+    public func revokedCount(among serials: some Sequence<DeviceSerial>) -> Int {
+        var seen = Set<Int32>()
+        for s in serials { if let slot = bySerial[s], entries[Int(slot)].revoked { seen.insert(slot) } }
+        return seen.count
     }
 
     /// Devices holding `table` (key-table compromise tooling). Linear scan.

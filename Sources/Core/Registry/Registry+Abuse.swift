@@ -5,7 +5,7 @@ extension Registry {
     }
 
     /// Counts one validation of `serial` (a certificate bundle that identified the device).
-    public func countValidation(serial: String) {
+    public func countValidation(serial: DeviceSerial) {
         guard countsValidations else { return }
         state.withReadLock { s in
             if let slot = s.index.slot(serial: serial) { counters.increment(slot: slot) }
@@ -18,13 +18,13 @@ extension Registry {
     }
 
     /// The slot of a serial, for abuse detection.
-    public func slot(serial: String) -> Int? {
+    public func slot(serial: DeviceSerial) -> Int? {
         state.withReadLock { $0.index.slot(serial: serial) }
     }
 
     /// Forgets the undrained validation count of `serial` (a reinstated device starts a new window). Returns its slot.
     @discardableResult
-    public func resetValidationCount(serial: String) -> Int? {
+    public func resetValidationCount(serial: DeviceSerial) -> Int? {
         state.withReadLock { s in
             guard let slot = s.index.slot(serial: serial) else { return nil }
             counters.reset(slot: slot)

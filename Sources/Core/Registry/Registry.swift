@@ -54,7 +54,7 @@ public final class Registry: Sendable {
 
     /// Revokes or reinstates; false if the serial is unknown.
     @discardableResult
-    public func setRevoked(serial: String, _ revoked: Bool) -> Bool {
+    public func setRevoked(serial: DeviceSerial, _ revoked: Bool) -> Bool {
         state.withWriteLock { $0.index.setRevoked(serial: serial, revoked) }
     }
 
@@ -113,7 +113,8 @@ public final class Registry: Sendable {
         tokens.map(validate)
     }
 
-    public func device(serial: String) -> RegisteredDevice? {
+    /// The device with exactly these serial bytes (docs/ARCHITECTURE.md §1.4).
+    public func device(serial: DeviceSerial) -> RegisteredDevice? {
         state.withReadLock { $0.index.device(serial: serial) }
     }
 
@@ -141,6 +142,19 @@ public final class Registry: Sendable {
         state.withReadLock { s in
             Counts(devices: s.index.count, revoked: s.index.revokedCount,
                    keyTables: s.keys?.count ?? 0, retiredTables: s.retirements.count)
+        }
+    }
+
+    /// How far memory and the database disagree about devices (docs/ARCHITECTURE.md §4.1, `/stats`): the difference in
+    /// device counts, plus the serials the database holds as revoked that memory does not, plus the devices memory
+    /// holds as revoked that the database does not. 0 when they agree on existence counts and every revoked flag.
+    /// - Parameters:
+    ///   - databaseDevices: `count(*)` of the devices table.
+    ///   - databaseRevoked: the serials of every revoked row, as stored.
+    public func disagreements(databaseDevices: Int, databaseRevoked: [DeviceSerial]) -> Int {
+        state.withReadLock { s in
+            let both = s.index.revokedCount(among: databaseRevoked)
+            return abs(s.index.count - databaseDevices) + (databaseRevoked.count - both) + (s.index.revokedCount - both)
         }
     }
 

@@ -87,7 +87,7 @@ package final class AbuseMonitor: Sendable {
     package func deviceReinstated(serial: String, seq: Int64, nowMillis: Int64 = AbuseMonitor.nowMillis()) {
         guard enabled else { return }
         inner.withLock { s in
-            if let slot = registry.resetValidationCount(serial: serial) { s.window.reset(slot: slot) }
+            if let slot = registry.resetValidationCount(serial: DeviceSerial(unchecked: serial)) { s.window.reset(slot: slot) }
             s.ledger.deviceReinstated(serial: serial, seq: seq, nowMillis: nowMillis)
         }
     }
@@ -96,7 +96,7 @@ package final class AbuseMonitor: Sendable {
     package func evaluate(isLeader: Bool, nowMillis: Int64 = AbuseMonitor.nowMillis()) -> [AbuseLedger.Action] {
         guard enabled else { return [] }
         return inner.withLock { s in
-            s.ledger.evaluate(nowMillis: nowMillis, isLeader: isLeader) { serial in registry.device(serial: serial)?.revoked }
+            s.ledger.evaluate(nowMillis: nowMillis, isLeader: isLeader) { serial in registry.device(serial: DeviceSerial(unchecked: serial))?.revoked }
         }
     }
 

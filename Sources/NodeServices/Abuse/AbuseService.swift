@@ -48,7 +48,7 @@ package struct AbuseService: Service {
                 guard let devices else { continue }
                 let reason = "abuse: \(Self.grouped(count)) validations in \(Self.hours(monitor.windowHours)) h"
                 do {
-                    if let seq = try await devices.revoke(serial: serial, reason: reason, actor: .abuseDetector(nodeID: monitor.nodeID)) {
+                    if let seq = try await devices.revoke(serial: DeviceSerial(unchecked: serial), reason: reason, actor: .abuseDetector(nodeID: monitor.nodeID)) {
                         metrics.abuseRevocations.increment()
                         logger.warning("device revoked for abuse", metadata: [
                             "device.serial": "\(serial)", "abuse.count": "\(count)", "abuse.revoke_per_day": "\(monitor.thresholds.revokePerWindow)",

@@ -21,6 +21,8 @@ package final class NodeMetrics: Sendable {
     package let failovers: Counter
     package let leaderChanges: Counter
     package let devices: Gauge
+    /// Memory/database disagreements found by the last `/stats` check (docs/ARCHITECTURE.md §4.1); -1 until one ran.
+    package let registryDisagreements: Gauge
     package let lagEntries: Gauge
     package let lagSeconds: Gauge
     package let gossipRounds: Counter
@@ -82,6 +84,9 @@ package final class NodeMetrics: Sendable {
         leaderChanges = registry.makeCounter(descriptor: Self.d("leader_changes_total", "Times the leader known to this node changed to another node (failovers)"))
         isLeader = registry.makeGauge(descriptor: Self.d("is_leader", "1 when this node holds the leader lease"))
         devices = registry.makeGauge(descriptor: Self.d("devices", "Devices in this node's memory"))
+        registryDisagreements = registry.makeGauge(descriptor: Self.d("registry_disagreements",
+            "Devices on which memory and this node's database disagreed at the last /stats check (device count and revoked flags; -1 before the first check)"))
+        registryDisagreements.set(Int64(-1))
         lagEntries = registry.makeGauge(descriptor: Self.d("replication_lag_entries", "Log entries known to exist in the cluster but not yet applied here"))
         lagSeconds = registry.makeGauge(descriptor: Self.d("replication_lag_seconds", "How long this node has been behind the newest log entry it knows of (0 when caught up)"))
         gossipRounds = registry.makeCounter(descriptor: Self.d("gossip_rounds_total", "Gossip rounds started"))

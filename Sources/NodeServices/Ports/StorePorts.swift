@@ -54,6 +54,9 @@ package protocol RegistryQueries: Sendable {
     /// A page of the audit trail by id: oldest first (`id > after`) or newest first (`id < after`).
     func audit(after: Int64?, limit: Int, newestFirst: Bool) async throws -> [AuditRecord]
     func stats() async throws -> DatabaseStats
+    /// What `/stats` checks memory against: the device count and every revoked serial as stored, read in one
+    /// snapshot with the log head they reflect.
+    func revocationSnapshot() async throws -> RevocationSnapshot
     /// The most recently revoked devices (currently revoked), newest first.
     func recentRevocations(limit: Int) async throws -> [Revocation]
     /// Every API key (never its secret), by id.

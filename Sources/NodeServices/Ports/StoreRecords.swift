@@ -170,6 +170,20 @@ package struct APIKeyRecord: Codable, Sendable, Equatable {
     }
 }
 
+/// The database's side of the memory/database agreement check (`/stats`), read in one snapshot.
+package struct RevocationSnapshot: Sendable {
+    /// The log head the snapshot reflects.
+    package var headSeq: Int64
+    package var devices: Int
+    /// Every revoked device's serial, exactly as stored.
+    package var revokedSerials: [String]
+    package init(headSeq: Int64, devices: Int, revokedSerials: [String]) {
+        self.headSeq = headSeq
+        self.devices = devices
+        self.revokedSerials = revokedSerials
+    }
+}
+
 /// A revoked device as the status page lists it.
 package struct Revocation: Codable, Sendable, Equatable {
     package var serial: String

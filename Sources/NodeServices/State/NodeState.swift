@@ -188,11 +188,11 @@ package final class NodeState: Sendable {
         }
 
         func apply(_ change: LogChange.DeviceRevoked, at entry: LogEntry) throws {
-            state.registry.setRevoked(serial: change.serial, true)
+            state.registry.setRevoked(serial: DeviceSerial(unchecked: change.serial), true)
         }
 
         func apply(_ change: LogChange.DeviceReinstated, at entry: LogEntry) throws {
-            state.registry.setRevoked(serial: change.serial, false)
+            state.registry.setRevoked(serial: DeviceSerial(unchecked: change.serial), false)
             state.abuse.deviceReinstated(serial: change.serial, seq: entry.seq)
         }
 

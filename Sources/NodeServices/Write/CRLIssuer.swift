@@ -11,7 +11,7 @@ package final class CRLIssuer: Sendable {
     package let authority: CertificateAuthority
     package let validity: Duration
     /// Device serial -> certificate serial number, so a certificate is parsed once.
-    private let serials = Mutex<[String: [UInt8]]>([:])
+    private let serials = Mutex<[DeviceSerial: [UInt8]]>([:])
 
     package init(authority: CertificateAuthority, validity: Duration) {
         self.authority = authority
@@ -45,6 +45,8 @@ package final class CRLIssuer: Sendable {
     }
 
     private func certificateSerial(device: String, pem: String) throws -> [UInt8]? {
+        // Keyed by the serial's bytes: two canonically equivalent spellings are two devices (§1.4).
+        let device = DeviceSerial(unchecked: device)
         if let known = serials.withLock({ $0[device] }) { return known }
         guard let cert = try? Certificate(pemEncoded: pem) else { return nil }
         let bytes = Array(cert.serialNumber.bytes)

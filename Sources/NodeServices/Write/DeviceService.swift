@@ -60,8 +60,9 @@ package final class DeviceService: Sendable {
 
     /// Checks one request and does its CPU work (key pair, certificate) outside any transaction.
     private func prepare(_ r: ProvisionRequest, prefix: String, chain: String) throws -> Prepared {
-        try Self.checkText(r.device_serial, field: prefix + "device_serial")
-        try Self.checkText(r.device_family, field: prefix + "device_family")
+        // The serial and family alphabet (docs/ARCHITECTURE.md §1.4), checked once, here: nothing is normalised.
+        let serial = try DeviceSerial(r.device_serial, field: prefix + "device_serial")
+        try DeviceText.check(r.device_family, field: prefix + "device_family")
         let nuc: NUCHash
         if let hex = r.nuc_hash {
             guard let n = NUCHash(hex: hex) else {
@@ -71,7 +72,7 @@ package final class DeviceService: Sendable {
         } else {
             nuc = NUCHash(bytes: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })!
         }
-        if state.registry.device(serial: r.device_serial) != nil {
+        if state.registry.device(serial: serial) != nil {
             throw NodeError(.conflict, "a device with this serial is already provisioned", field: prefix + "device_serial")
         }
         if state.registry.device(nucHash: nuc) != nil {
@@ -113,11 +114,11 @@ package final class DeviceService: Sendable {
         let chain = try authority.chainPEM()
         var prepared: [Prepared] = []
         prepared.reserveCapacity(requests.count)
-        var serials = Set<String>(), nucs = Set<NUCHash>()
+        var serials = Set<DeviceSerial>(), nucs = Set<NUCHash>()
         for (i, r) in requests.enumerated() {
             let prefix = bulk ? "devices[\(i)]." : ""
             let p = try prepare(r, prefix: prefix, chain: chain)
-            guard serials.insert(p.change.serial).inserted else {
+            guard serials.insert(DeviceSerial(unchecked: p.change.serial)).inserted else {
                 throw NodeError(.conflict, "serial appears twice in this batch", field: prefix + "device_serial")
             }
             guard nucs.insert(p.change.nucHash).inserted else {
@@ -142,8 +143,11 @@ package final class DeviceService: Sendable {
         return KeyTableTriple(chosen)!
     }
 
+    /// A free-text value such as a revocation reason: 1 to 128 characters, no control characters or line breaks.
     package static func checkText(_ s: String, field: String) throws {
-        guard !s.isEmpty, s.count <= 128 else { throw NodeError(.invalidInput, "must be 1 to 128 characters", field: field) }
+        guard !s.isEmpty, s.count <= 128, s.utf8.count <= 512 else {
+            throw NodeError(.invalidInput, "must be 1 to 128 characters (at most 512 bytes)", field: field)
+        }
         guard s.unicodeScalars.allSatisfy({ !$0.properties.isWhitespace || $0 == " " }),
               !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw NodeError(.invalidInput, "must not contain control characters or line breaks", field: field)
@@ -170,21 +174,22 @@ package final class DeviceService: Sendable {
 
     /// Revokes a device. Idempotent: revoking a revoked device writes nothing.
     /// The same transaction issues a new CRL that lists the device.
-    package func revoke(serial: String, reason: String, actor: AuditActor) async throws -> Int64? {
+    /// `serial` is compared by its bytes, as PostgreSQL compares it (§1.4).
+    package func revoke(serial: DeviceSerial, reason: String, actor: AuditActor) async throws -> Int64? {
         guard let d = state.registry.device(serial: serial) else { throw NodeError(.notFound, "no device with this serial") }
         if d.revoked { return nil }
         try Self.checkText(reason.isEmpty ? "unspecified" : reason, field: "reason")
-        let entries = try await writer.write([.deviceRevoked(.init(serial: serial, reason: reason.isEmpty ? "unspecified" : reason))],
+        let entries = try await writer.write([.deviceRevoked(.init(serial: serial.string, reason: reason.isEmpty ? "unspecified" : reason))],
                                              audit: actor, followUp: crl.followUp)
         metrics.revocations.increment()
         return entries.last!.seq
     }
 
     /// Reinstates a revoked device (and issues a CRL without it). Idempotent.
-    package func reinstate(serial: String, actor: AuditActor) async throws -> Int64? {
+    package func reinstate(serial: DeviceSerial, actor: AuditActor) async throws -> Int64? {
         guard let d = state.registry.device(serial: serial) else { throw NodeError(.notFound, "no device with this serial") }
         if !d.revoked { return nil }
-        let entries = try await writer.write([.deviceReinstated(.init(serial: serial))], audit: actor, followUp: crl.followUp)
+        let entries = try await writer.write([.deviceReinstated(.init(serial: serial.string))], audit: actor, followUp: crl.followUp)
         metrics.reinstatements.increment()
         return entries.last!.seq
     }
