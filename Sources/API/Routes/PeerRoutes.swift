@@ -54,7 +54,7 @@ package struct PeerRoutes: Sendable {
 
     @Sendable func gossip(_ request: Request, context: SMARequestContext) async throws -> Response {
         let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.body.collect(upTo: Self.maxGossipBytes))
-        return try Self.json(endpoint.gossip(envelope))
+        return try Self.json(endpoint.gossip(envelope, from: context.peerID))
     }
 
     static func json<T: Encodable>(_ value: T) throws -> Response {

@@ -103,7 +103,7 @@ extension APIServer {
             case .success(let serial):
                 if let device = state.registry.device(serial: serial) {
                     outcome = device.revoked ? .fail(.revoked) : .pass
-                    state.registry.countValidation(serial: serial)
+                    state.registry.countValidation(serial: serial, imageTag: ValidationCounters.tag(Hex.decode(body.image_hash) ?? []))
                 } else {
                     outcome = .fail(.unknownDevice)
                 }
