@@ -13,7 +13,8 @@ extension Store {
             guard let d = item.change.audit else { continue }
             actions.append(d.action)
             targets.append(d.target ?? "")
-            details.append(d.detail ?? actor.note ?? "")
+            // The change's own detail (e.g. a revocation reason), then the write's note (e.g. who counted an abuse).
+            details.append([d.detail, actor.note].compactMap { $0 }.joined(separator: "; "))
             seqs.append(item.entry.seq)
         }
         guard !actions.isEmpty else { return }

@@ -11,8 +11,9 @@ import Testing
         r.installKeyTables(KeyTables(masterKeys: masters))
         try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
         try r.insert(RegisteredDevice(serial: "CAM-2", nucHash: nuc(2), tableIDs: [6, 7, 8]))
+        // Three images (each token has its own random nonce).
+        for _ in 0..<3 { #expect(r.validate(TestCamera.token(nuc: nuc(1), master: masters[3], table: 3, keyIndex: 1)) == .pass) }
         let pass = TestCamera.token(nuc: nuc(1), master: masters[3], table: 3, keyIndex: 1)
-        for _ in 0..<3 { #expect(r.validate(pass) == .pass) }
         // Not counted: a tampered token, an unknown device, a table the device does not hold.
         var tampered = pass
         tampered.authTag = Bytes16([UInt8](repeating: 0, count: 16))!
@@ -45,13 +46,53 @@ import Testing
         let c = ValidationCounters()
         c.reserve(slots: ValidationCounters.chunkSize + 5)
         #expect(c.capacity == 2 * ValidationCounters.chunkSize)
-        c.increment(slot: c.capacity + 10)   // beyond capacity: ignored, no trap
+        c.increment(slot: c.capacity + 10, tag: 1)   // beyond capacity: ignored, no trap
         let last = ValidationCounters.chunkSize + 4
         await withTaskGroup(of: Void.self) { g in
-            for _ in 0..<4 { g.addTask { for _ in 0..<10_000 { c.increment(slot: last); c.increment(slot: 7) } } }
+            for t in 0..<4 {
+                g.addTask {
+                    for i in 0..<10_000 {
+                        let tag = UInt32(t * 100_000 + i + 1)   // distinct images
+                        c.increment(slot: last, tag: tag)
+                        c.increment(slot: 7, tag: tag)
+                    }
+                }
+            }
         }
         let drained = c.drain(slots: last + 1)
         #expect(drained.map(\.slot) == [7, last])
         #expect(drained.map(\.count) == [40_000, 40_000])
+    }
+
+    @Test func aReplayedTokenCountsOnce() throws {
+        let r = Registry()
+        r.installKeyTables(KeyTables(masterKeys: masters))
+        try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
+        let token = TestCamera.token(nuc: nuc(1), master: masters[3], table: 3, keyIndex: 1)
+        // 10 x 1,000 submissions of the same token: every one PASSes, one is counted.
+        for _ in 0..<10 { #expect(r.validate([CameraToken](repeating: token, count: 1000)).allSatisfy { $0 == .pass }) }
+        #expect(r.drainValidationCounts().map(\.count) == [1])
+        // Still remembered after the drain: replaying it later counts nothing.
+        _ = r.validate(token)
+        #expect(r.drainValidationCounts().isEmpty)
+        // A fresh image of the same device counts.
+        _ = r.validate(TestCamera.token(nuc: nuc(1), master: masters[4], table: 4, keyIndex: 9))
+        #expect(r.drainValidationCounts().map(\.count) == [1])
+    }
+
+    @Test func replaysOfUpToThreeTokensInRotationCountEachOnceAndFreshImagesAlwaysCount() {
+        let c = ValidationCounters()
+        c.reserve(slots: 1)
+        for _ in 0..<1000 { for tag: UInt32 in [11, 22, 33] { c.increment(slot: 0, tag: tag) } }
+        #expect(c.drain(slots: 1).map(\.count) == [3])
+        // Distinct images are all counted (the filter only ever refuses a tag it holds).
+        for tag in UInt32(100)..<UInt32(1100) { #expect(c.increment(slot: 0, tag: tag)) }
+        #expect(c.drain(slots: 1).map(\.count) == [1000])
+        // The bound: a tag is forgotten once 3 other images were counted after it.
+        #expect(c.increment(slot: 0, tag: 11))
+        // Tags are per device: the same tag on another device counts there.
+        c.reserve(slots: 2)
+        #expect(c.increment(slot: 1, tag: 11))
+        #expect(!c.increment(slot: 1, tag: 11))
     }
 }

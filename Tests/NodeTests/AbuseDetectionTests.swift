@@ -7,14 +7,18 @@ import Logging
 import NIOCore
 import SMATestSupport
 import Testing
+import X509
+import SwiftASN1
+import Crypto
+import NIOPosix
 @testable import API
 @testable import Node
 @testable import NodeServices
 @testable import Replication
 @testable import Storage
 
-/// Abuse detection: per-device validation counts over 24 h, summed across the cluster by gossip,
-/// a warning and an automatic revocation by the leader, the admin report.
+/// Abuse detection: per-device validation counts over 24 h (a replayed token counts once), summed across the
+/// cluster by first-hand gossip, a warning and a corroborated automatic revocation by the leader, the admin report.
 @Suite(.serialized) struct AbuseDetectionTests {
     static func small(_ c: inout NodeConfiguration) {
         c.abuseWarnPerDay = 20
@@ -94,6 +98,8 @@ import Testing
                     let revocation = entries.first { $0["action"] as? String == "device.revoke" && $0["target"] as? String == "CAM-HOT" }
                     #expect(revocation?["api_key_name"] as? String == "abuse-detector")
                     #expect(revocation?["api_key_id"] == nil || revocation?["api_key_id"] is NSNull)
+                    // The audit row names the nodes whose counts made the decision (here the leader itself).
+                    #expect(revocation?["detail"] as? String == "abuse: 30 validations in 24 h; counted by \(node.config.nodeID) (30)")
                 }
                 r = try await Self.report(node, client)
                 #expect(Self.device(r, "CAM-HOT")?["state"] as? String == "revoked_by_abuse")
@@ -141,17 +147,21 @@ import Testing
             throw error
         }
         let reinstatedAt = beforeReinstatement + 1
-        // A peer still gossips a report made before the reinstatement, with counts above the threshold.
-        let stale = AbuseReport(node: "peer-1", incarnation: 1, version: 1, generatedAtMillis: AbuseMonitor.nowMillis(),
-                                appliedSeq: beforeReinstatement, counts: [serial: 500])
-        node.runtime.state.abuse.exchange([stale])
+        // Two peers still gossip reports made before the reinstatement, with counts above the threshold.
+        let abuse = node.runtime.state.abuse
+        let stale = ["peer-1", "peer-2"].map {
+            AbuseReport(node: $0, incarnation: 1, version: 1, generatedAtMillis: AbuseMonitor.nowMillis(),
+                        appliedSeq: beforeReinstatement, counts: [serial: 500])
+        }
+        for r in stale { #expect(abuse.receive([r], from: r.node, reporterIsMember: true).taken == 1) }
         await Self.service(node.runtime).step()
         #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: serial))?.revoked == false)
         // The same counts reported after the reinstatement do count.
-        var fresh = stale
-        fresh.version = 2
-        fresh.appliedSeq = reinstatedAt
-        node.runtime.state.abuse.exchange([fresh])
+        for var r in stale {
+            r.version = 2
+            r.appliedSeq = reinstatedAt
+            #expect(abuse.receive([r], from: r.node, reporterIsMember: true).taken == 1)
+        }
         await Self.service(node.runtime).step()
         #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: serial))?.revoked == true)
         await node.stop()
@@ -161,8 +171,11 @@ import Testing
         try await TestCluster.with(layout: [["a1"], ["b1", "b2"]], configure: Self.small) { cluster in
             let nodes = ["a1", "b1", "b2"]
             try await cluster.waitUntil("a1 leads") { cluster.runtime("a1").leadership.isLeader }
-            let hot = NodeAPITests.token(from: try await cluster.provision(via: "a1", serial: "CAM-HOT").0)
-            let cold = NodeAPITests.token(from: try await cluster.provision(via: "a1", serial: "CAM-COLD").0)
+            // Every validation below is a fresh image (a new token): a replayed token would count once.
+            let hotFile = try await cluster.provision(via: "a1", serial: "CAM-HOT").0
+            let coldFile = try await cluster.provision(via: "a1", serial: "CAM-COLD").0
+            var hot: ValidationRequest.Token { NodeAPITests.token(from: hotFile) }
+            var cold: ValidationRequest.Token { NodeAPITests.token(from: coldFile) }
             for id in nodes {
                 try await cluster.waitUntil("\(id) knows both devices") {
                     let h = await cluster.validate(on: id, hot)
@@ -170,7 +183,8 @@ import Testing
                     return h == true && c == true
                 }
             }
-            // 11 more validations of CAM-HOT on each node: no node alone reaches 20 or 30, together they pass 30
+            // 11 more validations of CAM-HOT on each node: no node alone reaches 20 or 30, together they pass 30, and the
+            // leader's own count plus the two others' (each at most half the threshold) corroborate it
             // (the revocation may land before the last ones: they then FAIL, and still count).
             for id in nodes {
                 for _ in 0..<11 { _ = await cluster.validate(on: id, hot) }
@@ -200,6 +214,95 @@ import Testing
                     && byNode.values.allSatisfy { $0 >= 12 } && c["state"] as? String == "ok" && (c["count"] as? Int ?? 0) >= 12
             }
             #expect(await cluster.call("GET", "\(url)/api/v1/abuse", role: .validator)?.status == 403)
+        }
+    }
+
+    @Test func replayedTokensThroughBatchValidationCountOnceAndDoNotRevoke() async throws {
+        try await TestNode.with(tables: 20, configure: Self.small) { node in
+            try await node.withClient { client in
+                let (file, _) = try await NodeAPITests.provision(node, client, serial: "CAM-SEEN")
+                let seen = NodeAPITests.token(from: file)
+                struct Batch: Encodable { var tokens: [ValidationRequest.Token] }
+                let body = ByteBuffer(bytes: try JSONEncoder().encode(Batch(tokens: Array(repeating: seen, count: 1000))))
+                let service = Self.service(node.runtime)
+                // A validator key that saw one token submits it 10 x 1,000 times: every answer is PASS, one image is counted.
+                for _ in 0..<10 {
+                    try await client.execute(uri: "/v1/validate/batch", method: .post, headers: node.headers(.validator), body: body) { r in
+                        #expect(r.status == .ok)
+                        let results = (jsonObject(r.body)["results"] as? [[String: Any]])?.compactMap { $0["valid"] as? Bool }
+                        #expect(results == Array(repeating: true, count: 1000))
+                    }
+                    await service.step()
+                }
+                #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: "CAM-SEEN"))?.revoked == false)
+                let r = try await Self.report(node, client)
+                #expect(Self.device(r, "CAM-SEEN")?["count"] as? Int == 1)
+                #expect(Self.device(r, "CAM-SEEN")?["state"] as? String == "ok")
+                #expect(try await NodeAPITests.validate(node, client, seen).1?.valid == true)
+            }
+        }
+    }
+
+    @Test func warnOnlyNeverRevokes() async throws {
+        try await TestNode.with(tables: 20, configure: { Self.small(&$0); $0.abuseWarnOnly = true }) { node in
+            try await node.withClient { client in
+                let (file, _) = try await NodeAPITests.provision(node, client, serial: "CAM-HOT")
+                let service = Self.service(node.runtime)
+                for _ in 0..<40 { _ = try await NodeAPITests.validate(node, client, NodeAPITests.token(from: file)) }
+                await service.step()
+                await service.step()
+                #expect(node.runtime.state.registry.device(serial: DeviceSerial(unchecked: "CAM-HOT"))?.revoked == false)
+                #expect(try await NodeAPITests.validate(node, client, NodeAPITests.token(from: file)).1?.valid == true)
+                #expect(Self.device(try await Self.report(node, client), "CAM-HOT")?["state"] as? String == "warned")
+                let metrics = String(decoding: node.runtime.metrics.exposition(), as: UTF8.self)
+                #expect(metrics.contains("sma_abuse_revocations_withheld_total 1"))
+                #expect(!metrics.contains("sma_abuse_revocations_total 1"))
+            }
+        }
+    }
+
+    /// The issue's attack: a peer certificate's holder gossips an abuse report in another node's name (or its own,
+    /// far above the threshold). Neither revokes: the forged one is refused, its own only warns.
+    @Test func aForgedReportFromAnAuthenticatedPeerIsRefusedAndItsOwnAloneOnlyWarns() async throws {
+        try await TestCluster.with(layout: [["a1"], ["b1"]], configure: Self.small) { cluster in
+            try await cluster.waitUntil("a1 leads") { cluster.runtime("a1").leadership.isLeader }
+            let file = try await cluster.provision(via: "a1", serial: "CAM-VICTIM").0
+            let a1 = cluster.runtime("a1")
+            // b1's own report reaches a1 first-hand (b1 gossips it to a1).
+            try await cluster.waitUntil("a1 holds b1's report") { a1.state.abuse.snapshot().reports.contains { $0.node == "b1" } }
+            // b1's own certificate (as stolen from it).
+            let issued = try ClusterPKI.issueNodeCertificate(nodeID: "b1", hosts: ["127.0.0.1"], ca: try .init(pemEncoded: cluster.caPEM),
+                                                             caKey: cluster.caKey, now: Date())
+            let client = CurlHTTPClient(tls: HTTPClientTLS(certificateChainPEM: try issued.certificate.serializeAsPEM().pemString,
+                                                           privateKeyPEM: issued.key.pemRepresentation, trustRootsPEM: cluster.caPEM),
+                                        threadPool: .singleton)
+            defer { client.shutdown() }
+            let now = AbuseMonitor.nowMillis()
+            func gossip(_ reports: [AbuseReport]) async throws {
+                let envelope = GossipEnvelope(from: "b1", members: [], abuse: reports)
+                let r = try await client.send(method: "POST", url: "\(cluster.nodes["a1"]!.peerURL)/peer/v1/gossip",
+                                              headers: [("Content-Type", "application/json")], body: Array(try JSONEncoder().encode(envelope)))
+                #expect(r.status == 200)
+                #expect(try JSONDecoder().decode(GossipEnvelope.self, from: Data(r.body)).abuse?.isEmpty ?? true)
+            }
+            // In the name of a node that does not exist, of another member, dated in the future: all refused.
+            try await gossip([AbuseReport(node: "fake", incarnation: 1, version: 1, generatedAtMillis: now - 24 * 3_600_000 + 180_000,
+                                          appliedSeq: a1.state.applied, counts: ["CAM-VICTIM": 50_000])])
+            try await gossip([AbuseReport(node: "a2", incarnation: 1, version: 1, generatedAtMillis: now, appliedSeq: a1.state.applied,
+                                          counts: ["CAM-VICTIM": 50_000])])
+            try await gossip([AbuseReport(node: "b1", incarnation: UInt64(now) + 1, version: 1, generatedAtMillis: now + 3_600_000,
+                                          appliedSeq: a1.state.applied, counts: ["CAM-VICTIM": 50_000])])
+            #expect(String(decoding: a1.metrics.exposition(), as: UTF8.self).contains("sma_abuse_reports_refused_total 3"))
+            // In its own, authenticated name: taken, but one node's word alone only warns.
+            try await gossip([AbuseReport(node: "b1", incarnation: UInt64(now) + 1, version: 1, generatedAtMillis: now,
+                                          appliedSeq: a1.state.applied, counts: ["CAM-VICTIM": 50_000])])
+            try await cluster.waitUntil("a1 withholds the revocation") {
+                String(decoding: a1.metrics.exposition(), as: UTF8.self).contains("sma_abuse_revocations_withheld_total 1")
+            }
+            await Self.service(a1).step()
+            #expect(a1.state.registry.device(serial: DeviceSerial(unchecked: "CAM-VICTIM"))?.revoked == false)
+            #expect(await cluster.validate(on: "a1", NodeAPITests.token(from: file)) == true)
+            #expect(!String(decoding: a1.metrics.exposition(), as: UTF8.self).contains("sma_abuse_revocations_total 1"))
         }
     }
 }

@@ -59,7 +59,7 @@ package struct PeerRoutes: Sendable {
 
     @Sendable func gossip(_ request: Request, context: SMARequestContext) async throws -> Response {
         let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.collectBody(upTo: Self.maxGossipBytes))
-        return try Self.json(endpoint.gossip(envelope))
+        return try Self.json(endpoint.gossip(envelope, from: context.peerID))
     }
 
     static func json<T: Encodable>(_ value: T) throws -> Response {

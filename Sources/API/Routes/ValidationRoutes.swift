@@ -105,7 +105,7 @@ extension APIServer {
                 let serial = DeviceSerial(unchecked: cn)
                 if let device = state.registry.device(serial: serial) {
                     outcome = device.revoked ? .fail(.revoked) : .pass
-                    state.registry.countValidation(serial: serial)
+                    state.registry.countValidation(serial: serial, imageTag: ValidationCounters.tag(Hex.decode(body.image_hash) ?? []))
                 } else {
                     outcome = .fail(.unknownDevice)
                 }

@@ -33,6 +33,10 @@ public struct AbuseReport: Codable, Sendable, Equatable {
     public struct Key: Hashable, Sendable, Comparable {
         public var node: String
         public var incarnation: UInt64
+        public init(node: String, incarnation: UInt64) {
+            self.node = node
+            self.incarnation = incarnation
+        }
         public static func < (a: Key, b: Key) -> Bool { (a.node, a.incarnation) < (b.node, b.incarnation) }
     }
 

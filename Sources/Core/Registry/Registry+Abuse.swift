@@ -4,11 +4,12 @@ extension Registry {
         state.withReadLock { s in counters.drain(slots: s.index.count) }
     }
 
-    /// Counts one validation of `serial` (a certificate bundle that identified the device).
-    public func countValidation(serial: DeviceSerial) {
+    /// Counts one validation of `serial` (a certificate bundle that identified the device) for the image
+    /// tagged `imageTag` (`ValidationCounters.tag`): the same image submitted again counts once.
+    public func countValidation(serial: DeviceSerial, imageTag: UInt32) {
         guard countsValidations else { return }
         state.withReadLock { s in
-            if let slot = s.index.slot(serial: serial) { counters.increment(slot: slot) }
+            if let slot = s.index.slot(serial: serial) { counters.increment(slot: slot, tag: imageTag) }
         }
     }
 

@@ -15,7 +15,8 @@ public final class Registry: Sendable {
     let state = ReadWriteLocked(State())
     /// Wall clock in milliseconds since 1970; read only for a token of a table with a retirement.
     private let nowMillis: @Sendable () -> Int64
-    /// Validations per device slot that identified the device (PASS, or FAIL as revoked/retired), for abuse detection.
+    /// Validations per device slot that identified the device (PASS, or FAIL as revoked/retired), for abuse detection;
+    /// a replayed token (same device, same nonce) counts once (see `ValidationCounters`).
     let counters = ValidationCounters()
     /// Whether validations are counted (abuse detection on).
     public let countsValidations: Bool
@@ -94,7 +95,7 @@ public final class Registry: Sendable {
                 let (outcome, slot) = s.index.decideLocating(nucHash: nuc, table: token.tableID)
                 if countsValidations {
                     switch outcome {
-                    case .pass, .fail(.revoked): counters.increment(slot: slot)
+                    case .pass, .fail(.revoked): counters.increment(slot: slot, tag: ValidationCounters.tag(nonce: token.nonce))
                     default: break
                     }
                 }

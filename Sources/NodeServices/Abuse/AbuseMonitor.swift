@@ -4,7 +4,8 @@ import Logging
 import Synchronization
 
 /// This node's abuse detection state: its own sliding-window counts (drained from the registry's
-/// per-device counters) and the cluster-wide `AbuseLedger` fed by gossip. The shell around the pure
+/// per-device counters) and the cluster-wide `AbuseLedger` fed first-hand by gossip (each peer's own report,
+/// authenticated by its certificate). The shell around the pure
 /// `SlidingWindowCounts` and `AbuseLedger`; `AbuseService` drives it, the gossip loop exchanges reports.
 package final class AbuseMonitor: Sendable {
     package let nodeID: String
@@ -67,20 +68,20 @@ package final class AbuseMonitor: Sendable {
         }
     }
 
-    /// Every report we hold (a gossip request carries them all).
+    /// What a gossip request carries: our own current report only (reports are taken first-hand, never relayed).
     package func gossipReports() -> [AbuseReport] {
         guard enabled else { return [] }
-        return inner.withLock { $0.ledger.allReports }
+        return inner.withLock { s in s.ledger.reports[AbuseReport.Key(node: nodeID, incarnation: incarnation)].map { [$0] } ?? [] }
     }
 
-    /// Merges reports from a peer; returns the ones we hold that the peer lacks or has older (the gossip answer).
+    /// Takes the reports a peer sent about itself. `reporter` is the node id of the peer's verified certificate
+    /// (nil: not authenticated, nothing is taken); `reporterIsMember` whether it is a member of the cluster.
     @discardableResult
-    package func exchange(_ theirs: [AbuseReport], nowMillis: Int64 = AbuseMonitor.nowMillis()) -> [AbuseReport] {
-        guard enabled else { return [] }
-        return inner.withLock { s in
-            s.ledger.merge(theirs, myIncarnation: incarnation, nowMillis: nowMillis)
-            return s.ledger.reports(newerThan: theirs)
-        }
+    package func receive(_ reports: [AbuseReport], from reporter: String?, reporterIsMember: Bool,
+                         nowMillis: Int64 = AbuseMonitor.nowMillis()) -> (taken: Int, refused: [AbuseLedger.Refusal]) {
+        guard enabled, !reports.isEmpty else { return (0, []) }
+        guard let reporter else { return (0, reports.map { _ in .notFromReporter }) }
+        return inner.withLock { s in s.ledger.receive(reports, from: reporter, reporterIsMember: reporterIsMember, nowMillis: nowMillis) }
     }
 
     /// A reinstatement was applied (log entry `seq`): the device starts a new window here and in the cluster-wide sum.

@@ -1,12 +1,14 @@
-import Core
+package import Core
 import Foundation
 package import Logging
 import Prometheus
 import ServiceLifecycle
 
 /// Drives abuse detection: every round it drains this node's validation counts into its window
-/// and, on the leader, logs warnings and revokes devices whose cluster-wide 24 h count crossed
-/// the thresholds (through the normal revocation path: a replicated log entry).
+/// and, on the leader, logs warnings and revokes devices whose corroborated cluster-wide 24 h count
+/// crossed the thresholds (through the normal revocation path: a replicated log entry, whose audit
+/// row names the nodes that counted most); a revocation that is due but not corroborated, or any under
+/// `abuse_warn_only`, is only logged (`abuse revocation withheld`) and counted.
 package struct AbuseService: Service {
     package let monitor: AbuseMonitor
     package let state: NodeState
@@ -44,21 +46,33 @@ package struct AbuseService: Service {
                 metrics.abuseWarnings.increment()
                 logger.warning("device exceeds the abuse warning threshold", metadata: [
                     "device.serial": "\(serial)", "abuse.count": "\(count)", "abuse.warn_per_day": "\(monitor.thresholds.warnPerWindow)"])
-            case .revoke(let serial, let count):
+            case .withhold(let serial, let count, let why, let contributors):
+                metrics.abuseRevocationsWithheld.increment()
+                logger.warning("abuse revocation withheld", metadata: [
+                    "device.serial": "\(serial)", "abuse.count": "\(count)", "abuse.revoke_per_day": "\(monitor.thresholds.revokePerWindow)",
+                    "abuse.withheld_because": "\(why.rawValue)", "abuse.contributors": "\(Self.describe(contributors))"])
+            case .revoke(let serial, let count, let contributors):
                 guard let devices else { continue }
                 let reason = "abuse: \(Self.grouped(count)) validations in \(Self.hours(monitor.windowHours)) h"
+                var actor = AuditActor.abuseDetector(nodeID: monitor.nodeID)
+                actor.note = "counted by \(Self.describe(contributors))"
                 do {
-                    if let seq = try await devices.revoke(serial: DeviceSerial(unchecked: serial), reason: reason, actor: .abuseDetector(nodeID: monitor.nodeID)) {
+                    if let seq = try await devices.revoke(serial: DeviceSerial(unchecked: serial), reason: reason, actor: actor) {
                         metrics.abuseRevocations.increment()
                         logger.warning("device revoked for abuse", metadata: [
                             "device.serial": "\(serial)", "abuse.count": "\(count)", "abuse.revoke_per_day": "\(monitor.thresholds.revokePerWindow)",
-                            "log.seq": "\(seq)"])
+                            "abuse.contributors": "\(Self.describe(contributors))", "log.seq": "\(seq)"])
                     }
                 } catch {
                     logger.error("abuse revocation failed; it will be retried", metadata: ["device.serial": "\(serial)", "error": "\(error)"])
                 }
             }
         }
+    }
+
+    /// `[a1: 20, b1: 12]` -> "a1 (20), b1 (12)": the nodes whose counts made the decision, highest first.
+    package static func describe(_ contributors: [AbuseLedger.Contribution]) -> String {
+        contributors.map { "\($0.node) (\(grouped($0.count)))" }.joined(separator: ", ")
     }
 
     /// 10312 -> "10,312".

@@ -86,6 +86,9 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     package var abuseRevokePerDay: Int = 10_000
     /// A node reports a device to its peers once its own 24 h count reaches this (bounds gossip size). Default 100.
     package var abuseReportFloor: Int = 100
+    /// Abuse detection never revokes on its own: a revocation that would be due is logged (`abuse revocation withheld`)
+    /// and counted, and an operator decides. Default false.
+    package var abuseWarnOnly: Bool = false
 
     package enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", region, role
@@ -101,6 +104,7 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         case logVerificationKey = "log_verification_key", timing, isolatedReadyAfterSeconds = "isolated_ready_after_seconds"
         case keyTableRetireGraceSeconds = "key_table_retire_grace_seconds", crlValidityHours = "crl_validity_hours"
         case abuseWarnPerDay = "abuse_warn_per_day", abuseRevokePerDay = "abuse_revoke_per_day", abuseReportFloor = "abuse_report_floor"
+        case abuseWarnOnly = "abuse_warn_only"
     }
 
     package init() {}
@@ -145,6 +149,7 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         abuseWarnPerDay = try v(.abuseWarnPerDay, d.abuseWarnPerDay)
         abuseRevokePerDay = try v(.abuseRevokePerDay, d.abuseRevokePerDay)
         abuseReportFloor = try v(.abuseReportFloor, d.abuseReportFloor)
+        abuseWarnOnly = try v(.abuseWarnOnly, d.abuseWarnOnly)
     }
 
     /// Longest grace a key-table retirement may have: 10 years.
@@ -156,7 +161,7 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     /// Abuse detection thresholds (validated: 0 ... UInt32.max).
     package var abuseThresholds: AbuseThresholds {
         AbuseThresholds(warnPerWindow: UInt32(clamping: abuseWarnPerDay), revokePerWindow: UInt32(clamping: abuseRevokePerDay),
-                        reportFloor: UInt32(clamping: abuseReportFloor))
+                        reportFloor: UInt32(clamping: abuseReportFloor), warnOnly: abuseWarnOnly)
     }
 
     /// The address outgoing peer connections bind to, or nil for the system's choice (see `peerSourceAddress`).

@@ -39,6 +39,8 @@ package final class NodeMetrics: Sendable {
     package let serverErrors: Counter
     package let abuseWarnings: Counter
     package let abuseRevocations: Counter
+    package let abuseRevocationsWithheld: Counter
+    private let abuseReportsRefusedTotal: Counter
 
     /// PASS/FAIL totals for the status page's series: relaxed atomic adds next to the Prometheus counters
     /// (which cannot be read back); sampled into `series` once a second off the request path.
@@ -104,6 +106,13 @@ package final class NodeMetrics: Sendable {
         serverErrors = registry.makeCounter(descriptor: Self.d("http_server_errors_total", "Requests answered 5xx"))
         abuseWarnings = registry.makeCounter(descriptor: Self.d("abuse_warnings_total", "Devices whose cluster-wide 24 h validation count crossed the warning threshold (counted by the leader)"))
         abuseRevocations = registry.makeCounter(descriptor: Self.d("abuse_revocations_total", "Devices revoked automatically for abuse (written by the leader)"))
+        abuseRevocationsWithheld = registry.makeCounter(descriptor: Self.d("abuse_revocations_withheld_total", "Abuse revocations due but withheld by the leader (not corroborated by a second node, or abuse_warn_only): a human decides"))
+        abuseReportsRefusedTotal = registry.makeCounter(descriptor: Self.d("abuse_reports_refused_total", "Abuse reports refused from peers (not about the sending node, unknown node, dated in the future or expired, malformed)"))
+    }
+
+    /// Counts abuse reports refused from a peer (`sma_abuse_reports_refused_total`).
+    package func abuseReportsRefused(_ n: Int) {
+        if n > 0 { abuseReportsRefusedTotal.increment(by: Int64(n)) }
     }
 
     @inline(__always)

@@ -42,6 +42,8 @@ package final class ClusterView: Sendable {
     package func evaluate() -> [MembershipChange] { state.withLock { $0.membership.evaluate(now: .now) } }
     package func digest() -> [MemberInfo] { state.withLock { $0.membership.digest() } }
     package var members: [Member] { state.withLock { $0.membership.members } }
+    /// Whether `id` is in the member table (alive, suspect or dead; not dropped).
+    package func isMember(_ id: String) -> Bool { state.withLock { $0.membership.member(id: id) != nil } }
     package var leader: MemberInfo? { state.withLock { $0.membership.leader } }
     package var highestKnownSeq: Int64 { state.withLock { $0.membership.highestKnownSeq } }
     package func pullSource() -> MemberInfo? { state.withLock { s in s.membership.pullSource(using: &s.rng) } }

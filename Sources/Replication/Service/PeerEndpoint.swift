@@ -35,11 +35,19 @@ package struct PeerEndpoint: Sendable {
         return PushAnswer(applied: outcome.applied, head: outcome.head)
     }
 
-    /// One gossip exchange: merge the caller's digest and abuse reports; answer with ours.
-    package func gossip(_ envelope: GossipEnvelope) -> GossipEnvelope {
+    /// One gossip exchange: merge the caller's digest and its own abuse report; answer with our digest.
+    ///
+    /// `peer` is the caller's node id from its verified certificate (nil if the connection did not authenticate
+    /// one). Abuse reports are taken first-hand only: a report about node X only from X's own connection, and
+    /// only if X is a member (see `AbuseLedger`). The answer carries no abuse reports: the caller could not tell
+    /// who made them, so it gets ours when we gossip to it.
+    package func gossip(_ envelope: GossipEnvelope, from peer: String?) -> GossipEnvelope {
         view.merge(envelope.members)
-        let abuse = state.abuse.exchange(envelope.abuse ?? [])
-        return GossipEnvelope(from: config.nodeID, members: view.digest(), abuse: abuse)
+        if let reports = envelope.abuse, !reports.isEmpty {
+            let outcome = state.abuse.receive(reports, from: peer, reporterIsMember: peer.map(view.isMember) ?? false)
+            state.metrics.abuseReportsRefused(outcome.refused.count)
+        }
+        return GossipEnvelope(from: config.nodeID, members: view.digest(), abuse: state.abuse.enabled ? [] : nil)
     }
 
     /// This node's applied seq, lag and validation series, for other nodes' status pages.

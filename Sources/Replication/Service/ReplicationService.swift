@@ -78,7 +78,8 @@ package struct ReplicationService: Service {
                 group.addTask {
                     do {
                         let answer = try await client.gossip(url, envelope)
-                        state.abuse.exchange(answer.abuse ?? [])
+                        // answer.abuse is not read: reports are taken only first-hand, from the reporter's own
+                        // authenticated connection (PeerEndpoint.gossip), and we cannot tell who made these.
                         for change in view.merge(answer.members) {
                             if change.from == nil {
                                 logger.info("member joined", metadata: ["replication.peer": "\(change.id)"])
