@@ -105,8 +105,8 @@ package struct APIServer: Sendable {
     }
 
     /// Collects the body (at most `limit` bytes) and decodes it, naming the field on a shape error.
-    package func body<T: Decodable>(_ request: Request, _ type: T.Type, limit: Int) async throws -> T {
-        try Self.decode(T.self, from: try await request.collectBody(upTo: limit))
+    package func body<T: Decodable>(_ request: Request, _ type: T.Type, limit: Int, context: SMARequestContext) async throws -> T {
+        try Self.decode(T.self, from: try await request.collectBody(upTo: limit, context: context))
     }
 
     /// One encoder for all answers: sorted keys, so every node answers byte for byte the same.

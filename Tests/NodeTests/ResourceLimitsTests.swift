@@ -55,6 +55,21 @@ import Testing
         }
     }
 
+    /// A refused caller (no key here) gets its 401 even when it sends a large body it writes before reading.
+    @Test func largeBodyOfARefusedCallerIsAnsweredAtOnce() async throws {
+        try await TestNode.with(tables: 10, anonymous: false) { node in
+            let app = Application(router: node.runtime.api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                for size in [3 << 20, 10 << 20, 40 << 20] {
+                    let out = try await Self.python(Self.urllibPost, [String(port), String(size)])
+                    #expect(out.contains("status 401") || (size > 16 << 20 && out.contains("error")), "\(size) bytes: \(out)")
+                    #expect(Self.seconds(out) < 5, "\(size) bytes: \(out)")
+                }
+            }
+        }
+    }
+
     @Test func truncatedBodyIsAClientErrorNotAServerError() async throws {
         try await TestNode.with(tables: 10, anonymous: true) { node in
             let app = Application(router: node.runtime.api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))

@@ -18,7 +18,12 @@ package struct ErrorMiddleware: RouterMiddleware {
             let response = try await next(request, context)
             return response
         } catch {
-            let apiError = map(error, context: context)
+            var apiError = map(error, context: context)
+            // An answer given before the body was read (a refused key, an unknown route): read the rest of the body
+            // within bounds first, or close the connection, so a client that writes before it reads is not left hanging.
+            if !apiError.closeConnection, !context.bodyRead.isSet, await !request.drainBody(upTo: Request.drainLimit) {
+                apiError.closeConnection = true
+            }
             if apiError.status.code >= 500 { metrics.serverErrors.increment() } else { metrics.clientErrors.increment() }
             return try apiError.response(from: request, context: context)
         }

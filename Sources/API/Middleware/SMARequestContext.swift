@@ -1,3 +1,4 @@
+import Synchronization
 package import Core
 import NodeServices
 import Replication
@@ -30,6 +31,9 @@ package struct SMARequestContext: RequestContext {
         origin.map { ($0.clientAddress, $0.nodeID) } ?? (remoteAddress, nil)
     }
 
+    /// Whether a handler started reading the body (an error answer given before that drains it first).
+    package let bodyRead = BodyReadFlag()
+
     package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
@@ -44,4 +48,12 @@ package struct SMARequestContext: RequestContext {
         guard let principal else { throw NodeError(.internal, "route is missing its authentication middleware") }
         return principal
     }
+}
+
+/// Set once a handler starts reading the request body (shared by every copy of the request context).
+package final class BodyReadFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    package init() {}
+    package var isSet: Bool { flag.load(ordering: .relaxed) }
+    package func set() { flag.store(true, ordering: .relaxed) }
 }

@@ -56,7 +56,7 @@ extension APIServer {
     /// `POST /api/v1/api-keys` `{"name", "role", "expires_in_seconds"?}` -> 201 with the key, once.
     @Sendable func createAPIKey(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
-        let bytes = try await request.collectBody(upTo: config.maxBodyBytes)
+        let bytes = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
         guard let keys = localKeys() else { return try await forwardToLeader(request, body: bytes, context: context) }
         let body = try Self.decode(CreateKeyRequest.self, from: bytes)
         guard let role = Role(rawValue: body.role) else { throw InputError(field: "role", "must be validator, provisioner or admin") }
@@ -81,7 +81,7 @@ extension APIServer {
     @Sendable func revokeAPIKey(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
         let id = try keyID(context)
-        let bytes = try await request.collectBody(upTo: config.maxBodyBytes)
+        let bytes = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
         guard let keys = localKeys() else { return try await forwardToLeader(request, body: bytes, context: context) }
         let seq = try await keys.revoke(id: id, actor: auditActor(principal, context))
         context.logger.notice("api key revoked", metadata: ["api_key.id": "\(id)", "api_key.name": "\(principal.name)",
@@ -94,7 +94,7 @@ extension APIServer {
     @Sendable func rotateAPIKey(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
         let id = try keyID(context)
-        let bytes = try await request.collectBody(upTo: config.maxBodyBytes)
+        let bytes = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
         guard let keys = localKeys() else { return try await forwardToLeader(request, body: bytes, context: context) }
         let grace = bytes.readableBytes == 0 ? nil : try Self.decode(RotateKeyRequest.self, from: bytes).grace_seconds
         guard let old = state.apiKeys.principal(keyID: id) else {

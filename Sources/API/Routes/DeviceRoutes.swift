@@ -27,7 +27,7 @@ extension APIServer {
     /// `POST /api/v1/devices/provision` -> 201 with the provisioning file.
     @Sendable package func provision(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
-        let bytes = try await request.collectBody(upTo: config.maxBodyBytes)
+        let bytes = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: bytes, context: context) }
         let body = try Self.decode(ProvisionRequest.self, from: bytes)
         let (file, seq) = try await writer.provision(body, actor: auditActor(principal, context))
@@ -42,7 +42,7 @@ extension APIServer {
     @Sendable package func provisionBulk(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
         let (bytes, writer) = try await largeBodies.admit { () async throws -> (ByteBuffer, DeviceService?) in
-            (try await request.collectBody(upTo: config.maxBulkBodyBytes), localWriter())
+            (try await request.collectBody(upTo: config.maxBulkBodyBytes, context: context), localWriter())
         }
         guard let writer else { return try await forwardToLeader(request, body: bytes, context: context) }
         let devices = try Self.decode(BulkRequest.self, from: bytes, maxItems: config.maxBatchItems).devices.items
@@ -146,7 +146,7 @@ extension APIServer {
     @Sendable package func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
         let serial = try deviceSerial(context)
-        let buffer = try await request.collectBody(upTo: config.maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
         let seq = try await writer.revoke(serial: serial, reason: reason, actor: auditActor(principal, context))
@@ -158,7 +158,7 @@ extension APIServer {
     @Sendable package func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
         let serial = try deviceSerial(context)
-        let buffer = try await request.collectBody(upTo: config.maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
         context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])

@@ -65,7 +65,7 @@ extension APIServer {
     @Sendable package func retireKeyTable(_ request: Request, context: SMARequestContext) async throws -> Response {
         let principal = try context.authenticatedPrincipal()
         let id = try tableID(context)
-        let buffer = try await request.collectBody(upTo: config.maxBodyBytes)
+        let buffer = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
         guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let grace = buffer.readableBytes == 0 ? nil : try Self.decode(RetireRequest.self, from: buffer).grace_seconds
         let seconds = grace ?? config.keyTableRetireGraceSeconds

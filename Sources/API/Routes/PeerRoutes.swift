@@ -52,13 +52,13 @@ package struct PeerRoutes: Sendable {
 
     @Sendable func push(_ request: Request, context: SMARequestContext) async throws -> Response {
         let batch = try await largeBodies.admit {
-            try APIServer.decode(LogBatch.self, from: try await request.collectBody(upTo: Self.maxPushBytes))
+            try APIServer.decode(LogBatch.self, from: try await request.collectBody(upTo: Self.maxPushBytes, context: context))
         }
         return try Self.json(try await endpoint.receive(batch, from: context.peerID ?? "unknown"))
     }
 
     @Sendable func gossip(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.collectBody(upTo: Self.maxGossipBytes))
+        let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.collectBody(upTo: Self.maxGossipBytes, context: context))
         return try Self.json(endpoint.gossip(envelope, from: context.peerID))
     }
 

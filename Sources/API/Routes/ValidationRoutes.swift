@@ -23,7 +23,7 @@ extension APIServer {
     /// `POST /validate`: the aggregators' call (docs/ARCHITECTURE.md §1).
     @Sendable package func validate(_ request: Request, context: SMARequestContext) async throws -> Response {
         try await awaitMinSeq(request)
-        let body = try await body(request, ValidationRequest.self, limit: config.maxBodyBytes)
+        let body = try await body(request, ValidationRequest.self, limit: config.maxBodyBytes, context: context)
         let token = try body.camera_token.cameraToken(tableCount: tableLimit)
         let start = ContinuousClock.now
         let outcome = state.registry.validate(token)
@@ -58,7 +58,7 @@ extension APIServer {
     @Sendable package func validateBatch(_ request: Request, context: SMARequestContext) async throws -> Response {
         try await awaitMinSeq(request)
         let submitted = try await largeBodies.admit {
-            try Self.decode(BatchRequest.self, from: try await request.collectBody(upTo: config.maxBulkBodyBytes),
+            try Self.decode(BatchRequest.self, from: try await request.collectBody(upTo: config.maxBulkBodyBytes, context: context),
                             maxItems: config.maxBatchItems).tokens.items
         }
         let limit = tableLimit
@@ -81,7 +81,7 @@ extension APIServer {
     /// `POST /validate-cert`: a camera certificate plus a signature over the image hash.
     @Sendable package func validateCertificate(_ request: Request, context: SMARequestContext) async throws -> Response {
         try await awaitMinSeq(request)
-        let body = try await body(request, CertificateRequest.self, limit: config.maxBodyBytes)
+        let body = try await body(request, CertificateRequest.self, limit: config.maxBodyBytes, context: context)
         guard body.image_hash.utf8.count == 64, Hex.decode(body.image_hash) != nil else {
             throw InputError(field: "image_hash", "must be 64 hex digits")
         }

@@ -11,10 +11,11 @@ import Synchronization
 /// 400, and the connection is closed.
 extension Request {
     /// Bytes of an oversized body read and discarded before answering 413 (beyond them the connection is closed).
-    static let drainLimit = 4 << 20
+    static let drainLimit = 16 << 20
 
     /// Collects the body, at most `limit` bytes.
-    package func collectBody(upTo limit: Int) async throws -> ByteBuffer {
+    package func collectBody(upTo limit: Int, context: SMARequestContext) async throws -> ByteBuffer {
+        context.bodyRead.set()
         var collected = ByteBuffer()
         var seen = 0
         do {
@@ -38,6 +39,24 @@ extension Request {
         }
         guard seen <= limit else { throw APIError.bodyTooLarge(limit: limit, closeConnection: false) }
         return collected
+    }
+}
+
+extension Request {
+    /// Reads and discards what is left of the body, at most `limit` bytes; true when it ended within them.
+    /// Used on error answers given before the handler read the body (a refused key, an unknown route), so a client
+    /// that writes its whole body before reading gets the answer.
+    func drainBody(upTo limit: Int) async -> Bool {
+        var seen = 0
+        do {
+            for try await part in body {
+                seen += part.readableBytes
+                if seen > limit { return false }
+            }
+            return true
+        } catch {
+            return false
+        }
     }
 }
 
