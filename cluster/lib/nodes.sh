@@ -31,14 +31,16 @@ ensure_node_cert() { # SMA_NODE_BINARY ID
             return 0
         fi
         if openssl verify -CAfile "$PKI_DIR/ca.pem" "$dir/node.pem" >/dev/null 2>&1; then
-            openssl x509 -in "$dir/node.pem" -noout -ext subjectAltName 2>/dev/null | grep -qF "IP Address:$host" && return 0
-            info "the peer certificate of $id does not name its peer address $host; reissuing it"
+            local names
+            names=$(openssl x509 -in "$dir/node.pem" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')
+            [[ $names == "IPAddress:$host" ]] && return 0
+            info "the peer certificate of $id does not name exactly its peer address $host; reissuing it"
         else
             info "the peer certificate of $id is not from the current cluster CA; reissuing it"
         fi
     fi
     { mkdir -p "$dir" && chmod 0700 "$dir"; } || die "cannot create $dir"
-    (umask 077 && "$bin" pki node --ca-dir "$PKI_DIR" --id "$id" --host "$host" --host 127.0.0.1 --host localhost --out "$dir" >/dev/null) \
+    (umask 077 && "$bin" pki node --ca-dir "$PKI_DIR" --id "$id" --host "$host" --out "$dir" >/dev/null) \
         || die "sma-node pki node --id $id failed (output above)"
     [[ -s $dir/node.pem && -s $dir/node.key ]] || die "sma-node pki node succeeded but $dir/node.pem or node.key is missing"
     chmod 0600 "$dir/node.key"

@@ -31,8 +31,13 @@ struct PKICommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Issue a node certificate: DIR/node.pem and DIR/node.key (0600).")
         @Option(name: .customLong("ca-dir"), help: "Directory holding ca.pem and ca.key.") var caDir: String
         @Option(help: "Node id (the certificate's CN; peers learn who is calling from it).") var id: String
-        @Option(help: "Host name or IPv4 address the node's peer port is reached at (repeatable).") var host: [String] = ["127.0.0.1", "localhost"]
+        @Option(help: "Host name or IPv4 address the node's peer port is reached at (repeatable; name only the node's own addresses).")
+        var host: [String] = []
         @Option(help: "Directory to write to.") var out: String
+
+        func validate() throws {
+            guard !host.isEmpty else { throw ValidationError("--host is required: the address (or name) the node's peer port is reached at") }
+        }
 
         func run() async throws {
             guard let caPEM = FileManager.default.contents(atPath: "\(caDir)/ca.pem"),
