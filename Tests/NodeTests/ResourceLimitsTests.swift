@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -123,6 +124,10 @@ import Testing
                 }
                 #expect(statuses.prefix(4).allSatisfy { $0 == 401 }, "\(statuses)")
                 #expect(statuses.last == 429, "\(statuses)")
+                // A valid key from the same address is not locked out.
+                try await client.execute(uri: "/stats", method: .get, headers: node.headers(.admin)) { r in
+                    #expect(r.status == .ok)
+                }
             }
         }
     }

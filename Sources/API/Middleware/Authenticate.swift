@@ -27,14 +27,6 @@ extension APIServer {
     func authorize(_ request: Request, _ context: SMARequestContext, _ role: Role, anonymousOK: Bool = false, write: Bool = false) throws -> Principal {
         let principal: Principal
         if let header = request.headers[.authorization] {
-            // An address that keeps presenting bad keys is slowed down before any key of it is looked at.
-            let address = RateLimiter.Key.address(context.auditOrigin.clientAddress)
-            guard authFailureLimiter.hasTokens(address) else {
-                metrics.rateLimited.increment()
-                var e = APIError(.tooManyRequests, code: "rate_limited", "too many failed authentications from this address; slow down")
-                e.headers[.retryAfter] = "1"
-                throw e
-            }
             guard header.hasPrefix("Bearer "), let p = state.apiKeys.authenticate(String(header.dropFirst(7))) else {
                 if !state.isReady {
                     // A node still catching up may not know a key created recently: not the caller's fault.
@@ -43,7 +35,14 @@ extension APIServer {
                     throw e
                 }
                 metrics.authFailures.increment()
-                _ = authFailureLimiter.allow(address)
+                // An address that keeps presenting bad keys is answered 429 (its failures beyond the rate). A valid key
+                // from the same address still passes: clients behind one NAT are not locked out by another's mistakes.
+                guard authFailureLimiter.allow(.address(context.auditOrigin.clientAddress)) else {
+                    metrics.rateLimited.increment()
+                    var e = APIError(.tooManyRequests, code: "rate_limited", "too many failed authentications from this address; slow down")
+                    e.headers[.retryAfter] = "1"
+                    throw e
+                }
                 var e = APIError(.unauthorized, code: "unauthorized", "API key is not valid")
                 e.headers[.wwwAuthenticate] = "Bearer"
                 throw e

@@ -29,18 +29,6 @@ package final class RateLimiter: Sendable {
         self.burst = max(1, Double(perSecond) * burstSeconds)
     }
 
-    /// Whether `key` has at least `cost` tokens now (takes none).
-    func hasTokens(_ key: Key, cost: Double = 1) -> Bool {
-        guard perSecond > 0 else { return true }
-        let now = ContinuousClock.now
-        return buckets.withLock { b in
-            guard let bucket = b[key] else { return true }
-            let elapsed = bucket.last.duration(to: now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            return min(burst, bucket.tokens + seconds * perSecond) >= cost
-        }
-    }
-
     /// Takes `cost` tokens for `key`; false when the caller is over its rate.
     package func allow(_ key: Key, cost: Double = 1) -> Bool {
         guard perSecond > 0 else { return true }
