@@ -142,7 +142,7 @@ import Testing
         dir.add(hash: APIKey.hash(a), principal: Principal(keyID: 1, name: "agg", role: .validator))
         #expect(dir.authenticate(a)?.role == .validator)
         #expect(dir.authenticate(b) == nil)
-        dir.remove(keyID: 1)
+        dir.revoke(keyID: 1)
         #expect(dir.authenticate(a) == nil)
     }
 

@@ -92,13 +92,11 @@ public final class APIKeyDirectory: Sendable {
         }
     }
 
-    /// Removes a key by id at once.
-    public func remove(keyID: Int64) { revoke(keyID: keyID) }
-
     /// The principal for a presented bearer key, or nil (unknown, revoked or expired).
     public func authenticate(_ presented: String) -> Principal? {
         let h = APIKey.hash(presented)
         guard let entry = keys.withReadLock({ $0[h] }) else { return nil }
+        // The clock is read only for keys that expire or are being rotated out.
         if let notAfter = entry.notAfterMillis, now() >= notAfter { return nil }
         return entry.principal
     }

@@ -152,7 +152,7 @@ package final class NodeState: Sendable {
             }
             if let last = outcome.ready.last {
                 // Changes of entries refused as duplicates or conflicts are not kept.
-                s.changes = s.changes.filter { $0.key > last.seq }
+                if !s.changes.isEmpty { s.changes = s.changes.filter { $0.key > last.seq } }
                 appliedSeq.store(last.seq, ordering: .releasing)
                 appliedWaiters.advance(to: last.seq)
                 metrics.appliedSeq.set(last.seq)
