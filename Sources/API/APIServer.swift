@@ -60,6 +60,7 @@ package struct APIServer: Sendable {
         let router = Router(context: SMARequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware(metrics: metrics))
+        router.add(middleware: PeerIdentityMiddleware(state: state))
         router.addRoutes(peer.routes(), atPath: "/peer/v1")
         let forwarded = router.group()
         forwarded.add(middleware: PeerOriginMiddleware())
@@ -75,6 +76,7 @@ package struct APIServer: Sendable {
         router.addRoutes(auditRoutes(), atPath: "/api/v1")
         router.addRoutes(abuseRoutes(), atPath: "/api/v1/abuse")
         router.addRoutes(apiKeyRoutes(), atPath: "/api/v1/api-keys")
+        router.addRoutes(nodeRoutes(), atPath: "/api/v1/nodes")
         router.addRoutes(clusterRoutes())
         router.addRoutes(statusRoutes())
     }

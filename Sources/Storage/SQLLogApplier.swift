@@ -110,4 +110,14 @@ final class SQLLogApplier: LogApplier {
                 next_update = EXCLUDED.next_update, der = EXCLUDED.der, seq = EXCLUDED.seq
             """)
     }
+
+    func apply(_ change: LogChange.NodeRevoked, at e: LogEntry) throws {
+        try finish()
+        try c.query("""
+            INSERT INTO revoked_nodes (node_id, reason, revoked_at, seq) VALUES (\(change.nodeID), \(change.reason), \(timestamp(e)), \(e.seq))
+            ON CONFLICT (node_id) DO NOTHING
+            """)
+        // A revoked node never holds the lease again (see Store.acquireLease).
+        try c.query("UPDATE leader_lease SET expires_at = now() WHERE holder = \(change.nodeID)")
+    }
 }

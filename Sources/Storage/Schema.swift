@@ -126,5 +126,14 @@ package enum Schema {
             -- key's revoked_at is in the future until its grace ends).
             ALTER TABLE api_keys ADD COLUMN expires_at timestamptz;
             """),
+        Migration(version: 5, name: "revoked nodes (node_revoked entries)", sql: """
+            -- A revoked node's certificate is refused on the peer channel, and it never holds the lease again.
+            CREATE TABLE revoked_nodes (
+                node_id    text PRIMARY KEY,
+                reason     text NOT NULL,
+                revoked_at timestamptz NOT NULL,
+                seq        bigint NOT NULL
+            );
+            """),
     ]
 }

@@ -47,7 +47,8 @@ extension Store {
                 if loaded % 250_000 == 0 { progress(loaded) }
             }
             return StoreSnapshot(head: head, tables: tables, authority: authority, apiKeys: keys, index: index,
-                            logPublicKey: try meta(c, MetaKey.logPublicKey), crl: try crl(c))
+                            logPublicKey: try meta(c, MetaKey.logPublicKey), crl: try crl(c),
+                            revokedNodes: Set(try c.query("SELECT node_id FROM revoked_nodes").map { try $0.decode(0, as: String.self) }))
         }
     }
 

@@ -73,6 +73,7 @@ package enum Store {
             let ok = try c.query("""
                 SELECT epoch FROM leader_lease
                 WHERE id = 1 AND holder = \(fence.holder) AND epoch = \(fence.epoch) AND expires_at > now()
+                  AND NOT EXISTS (SELECT 1 FROM revoked_nodes WHERE node_id = \(fence.holder))
                 FOR SHARE
                 """)
             guard ok.count == 1 else {
@@ -116,7 +117,8 @@ package enum Store {
 
     // MARK: leader lease
 
-    /// Takes or renews the lease for `holder`; returns the epoch when held, nil when another node holds it.
+    /// Takes or renews the lease for `holder`; returns the epoch when held, nil when another node holds it or
+    /// `holder` is a revoked node.
     /// A takeover (holder changes or the lease had lapsed) increments the epoch.
     package static func acquireLease(_ c: PostgresConnection, holder: String, ttlSeconds: Double) throws -> Int64? {
         try c.query("""
@@ -125,6 +127,7 @@ package enum Store {
                 holder = \(holder),
                 expires_at = now() + make_interval(secs => \(ttlSeconds))
             WHERE id = 1 AND (holder IS NULL OR holder = \(holder) OR expires_at <= now())
+              AND NOT EXISTS (SELECT 1 FROM revoked_nodes WHERE node_id = \(holder))
             RETURNING epoch
             """).first?.decode(0, as: Int64.self)
     }

@@ -271,7 +271,7 @@ import NIOPosix
             // b1's own report reaches a1 first-hand (b1 gossips it to a1).
             try await cluster.waitUntil("a1 holds b1's report") { a1.state.abuse.snapshot().reports.contains { $0.node == "b1" } }
             // b1's own certificate (as stolen from it).
-            let issued = try ClusterPKI.issueNodeCertificate(nodeID: "b1", hosts: ["127.0.0.1"], ca: try .init(pemEncoded: cluster.caPEM),
+            let issued = try ClusterPKI.issueNodeCertificate(nodeID: "b1", role: .follower, hosts: ["127.0.0.1"], ca: try .init(pemEncoded: cluster.caPEM),
                                                              caKey: cluster.caKey, now: Date())
             let client = CurlHTTPClient(tls: HTTPClientTLS(certificateChainPEM: try issued.certificate.serializeAsPEM().pemString,
                                                            privateKeyPEM: issued.key.pemRepresentation, trustRootsPEM: cluster.caPEM),

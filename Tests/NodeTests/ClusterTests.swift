@@ -62,7 +62,7 @@ import Testing
             let b1 = cluster.runtime("b1")
             let head = b1.state.applied
             // A peer with a valid cluster certificate, but an entry signed with a key that is not the cluster's.
-            let issued = try ClusterPKI.issueNodeCertificate(nodeID: "intruder", hosts: ["127.0.0.1"], ca: try .init(pemEncoded: cluster.caPEM),
+            let issued = try ClusterPKI.issueNodeCertificate(nodeID: "intruder", role: .follower, hosts: ["127.0.0.1"], ca: try .init(pemEncoded: cluster.caPEM),
                                                              caKey: cluster.caKey, now: Date())
             let client = CurlHTTPClient(tls: HTTPClientTLS(certificateChainPEM: try issued.certificate.serializeAsPEM().pemString,
                                                            privateKeyPEM: issued.key.pemRepresentation, trustRootsPEM: cluster.caPEM),
@@ -84,7 +84,7 @@ import Testing
     /// input on every `/peer/v1/*` route is the caller's error (4xx with the JSON error body), never a 500.
     @Test func malformedInputOnEveryPeerRouteIsAClientError() async throws {
         try await TestCluster.with(layout: [["a1"]]) { cluster in
-            let issued = try ClusterPKI.issueNodeCertificate(nodeID: "prober", hosts: ["127.0.0.1"], ca: try .init(pemEncoded: cluster.caPEM),
+            let issued = try ClusterPKI.issueNodeCertificate(nodeID: "prober", role: .follower, hosts: ["127.0.0.1"], ca: try .init(pemEncoded: cluster.caPEM),
                                                              caKey: cluster.caKey, now: Date())
             let client = CurlHTTPClient(tls: HTTPClientTLS(certificateChainPEM: try issued.certificate.serializeAsPEM().pemString,
                                                            privateKeyPEM: issued.key.pemRepresentation, trustRootsPEM: cluster.caPEM),
@@ -124,7 +124,7 @@ import Testing
                 _ = try await noCert.send(method: "GET", url: "\(cluster.nodes["a1"]!.peerURL)/peer/v1/log?after=0")
             }
             let foreignCA = try ClusterPKI.makeCA(name: "foreign", now: Date())
-            let foreign = try ClusterPKI.issueNodeCertificate(nodeID: "x", hosts: ["127.0.0.1"], ca: foreignCA.certificate, caKey: foreignCA.key, now: Date())
+            let foreign = try ClusterPKI.issueNodeCertificate(nodeID: "x", role: .follower, hosts: ["127.0.0.1"], ca: foreignCA.certificate, caKey: foreignCA.key, now: Date())
             let wrongCA = CurlHTTPClient(tls: HTTPClientTLS(certificateChainPEM: try foreign.certificate.serializeAsPEM().pemString,
                                                             privateKeyPEM: foreign.key.pemRepresentation, trustRootsPEM: cluster.caPEM), threadPool: .singleton)
             defer { wrongCA.shutdown() }

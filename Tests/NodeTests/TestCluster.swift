@@ -73,7 +73,7 @@ final class TestCluster: @unchecked Sendable {
         keys = k
 
         for (id, region, role, pub, peer, conninfo) in planned {
-            let issued = try ClusterPKI.issueNodeCertificate(nodeID: id, hosts: ["127.0.0.1"], ca: ca.certificate, caKey: ca.key, now: Date())
+            let issued = try ClusterPKI.issueNodeCertificate(nodeID: id, role: role, hosts: ["127.0.0.1"], ca: ca.certificate, caKey: ca.key, now: Date())
             try issued.certificate.serializeAsPEM().pemString.write(toFile: "\(dir)/\(id).pem", atomically: true, encoding: .utf8)
             try issued.key.pemRepresentation.write(toFile: "\(dir)/\(id).key", atomically: true, encoding: .utf8)
             var c = NodeConfiguration()

@@ -21,26 +21,28 @@ ensure_pki() { # SMA_NODE_BINARY
 }
 
 # Issues node ID's peer certificate (nodes/<id>/tls/node.pem, node.key 0600) unless it has
-# one from the current cluster CA.
+# one from the current cluster CA naming exactly its peer address and its role (subject OU).
 ensure_node_cert() { # SMA_NODE_BINARY ID
-    local bin=$1 id=$2 dir host
+    local bin=$1 id=$2 dir host role
     dir=$(node_tls_dir "$id")
     host=$(node_peer_host "$id")
+    read -r _ _ role _ _ <<<"$(node_layout "$id")"
     if [[ -s $dir/node.pem && -s $dir/node.key ]]; then
         if ! command -v openssl >/dev/null 2>&1; then
             return 0
         fi
         if openssl verify -CAfile "$PKI_DIR/ca.pem" "$dir/node.pem" >/dev/null 2>&1; then
-            local names
+            local names subject
             names=$(openssl x509 -in "$dir/node.pem" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')
-            [[ $names == "IPAddress:$host" ]] && return 0
-            info "the peer certificate of $id does not name exactly its peer address $host; reissuing it"
+            subject=$(openssl x509 -in "$dir/node.pem" -noout -subject -nameopt sep_multiline 2>/dev/null | tr -d ' ')
+            [[ $names == "IPAddress:$host" && $subject == *"OU=$role"* ]] && return 0
+            info "the peer certificate of $id does not name exactly its peer address $host and role $role; reissuing it"
         else
             info "the peer certificate of $id is not from the current cluster CA; reissuing it"
         fi
     fi
     { mkdir -p "$dir" && chmod 0700 "$dir"; } || die "cannot create $dir"
-    (umask 077 && "$bin" pki node --ca-dir "$PKI_DIR" --id "$id" --host "$host" --out "$dir" >/dev/null) \
+    (umask 077 && "$bin" pki node --ca-dir "$PKI_DIR" --id "$id" --role "$role" --host "$host" --out "$dir" >/dev/null) \
         || die "sma-node pki node --id $id failed (output above)"
     [[ -s $dir/node.pem && -s $dir/node.key ]] || die "sma-node pki node succeeded but $dir/node.pem or node.key is missing"
     chmod 0600 "$dir/node.key"

@@ -18,8 +18,8 @@ package struct SMARequestContext: RequestContext {
     /// and the node that received it. Set only on the peer listener (`PeerOriginMiddleware`), never from
     /// headers on the public port.
     package var origin: RequestOrigin?
-    /// On the peer listener: the calling node's id, from its verified certificate (`PeerIdentityMiddleware`).
-    package var peerID: String?
+    /// On the peer listener: the calling node, from its verified certificate (`PeerIdentityMiddleware`).
+    package var peer: PeerIdentity?
 
     package struct RequestOrigin: Sendable, Equatable {
         package var clientAddress: String

@@ -27,7 +27,6 @@ package struct PeerRoutes: Sendable {
 
     func routes() -> RouteCollection<SMARequestContext> {
         let routes = RouteCollection(context: SMARequestContext.self)
-        routes.add(middleware: PeerIdentityMiddleware())
         routes.get("/log", use: log)
         routes.post("/log", use: push)
         routes.post("/gossip", use: gossip)
@@ -54,34 +53,43 @@ package struct PeerRoutes: Sendable {
         let batch = try await largeBodies.admit {
             try APIServer.decode(LogBatch.self, from: try await request.collectBody(upTo: Self.maxPushBytes, context: context))
         }
-        return try Self.json(try await endpoint.receive(batch, from: context.peerID ?? "unknown"))
+        return try Self.json(try await endpoint.receive(batch, from: context.peer?.id ?? "unknown"))
     }
 
     @Sendable func gossip(_ request: Request, context: SMARequestContext) async throws -> Response {
         let envelope = try APIServer.decode(GossipEnvelope.self, from: try await request.collectBody(upTo: Self.maxGossipBytes, context: context))
-        return try Self.json(endpoint.gossip(envelope, from: context.peerID))
+        return try Self.json(endpoint.gossip(envelope, from: context.peer?.id))
     }
 
     static func json<T: Encodable>(_ value: T) throws -> Response {
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try APIServer.encoder.encode(value))))
     }
 
-    /// The calling node's id: the common name of its verified certificate.
-    static func peerID(_ context: SMARequestContext) async -> String? {
+    /// The calling node's identity (id, role, addresses, key) from its certificate, which the handshake verified.
+    static func peerIdentity(_ context: SMARequestContext) async -> PeerIdentity? {
         guard let channel = context.channel,
               let cert = try? await channel.nioSSL_peerCertificate().get(),
               let parsed = try? Certificate(derEncoded: cert.toDERBytes()) else { return nil }
-        return ClusterPKI.commonName(of: parsed)
+        return ClusterPKI.identity(of: parsed)
     }
 }
 
-/// On the peer listener: puts the caller's node id (its certificate's common name) in the request context.
+/// First on the peer listener: puts the calling node's identity (from its certificate) in the request context,
+/// and refuses a revoked node (`node_revoked`), or a certificate that names no node, with 403 on every route.
 struct PeerIdentityMiddleware: RouterMiddleware {
     typealias Context = SMARequestContext
+    let state: NodeState
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let peer = await PeerRoutes.peerIdentity(context) else {
+            throw APIError(.forbidden, code: "unknown_peer", "the client certificate names no cluster node")
+        }
+        guard !state.isNodeRevoked(peer.id) else {
+            state.metrics.peerRequestsRefused.increment()
+            throw APIError(.forbidden, code: "node_revoked", "node \(peer.id) is revoked; its certificate is refused")
+        }
         var context = context
-        context.peerID = await PeerRoutes.peerID(context)
+        context.peer = peer
         return try await next(request, context)
     }
 }

@@ -47,6 +47,12 @@ extension APIServer {
         guard let leader = forwarder.view.leader, leader.id != config.nodeID else {
             throw NodeError(.notLeader, "no leader is known right now (election or partition); retry shortly")
         }
+        // The client's credentials go only to a leader-eligible node, and only to the key its signed record names
+        // (the view takes leader claims only from leader-eligible certificates; the pin holds the connection to it).
+        guard let identity = leader.certificate.flatMap({ forwarder.view.authenticator?.identity(ofCertificate: $0) }),
+              identity.role == .leaderEligible, identity.id == leader.id else {
+            throw NodeError(.notLeader, "the leader's identity (\(leader.id)) is not proven by a leader-eligible certificate; retry shortly")
+        }
         var headers: [(String, String)] = [("Content-Type", "application/json")]
         if let auth = request.headers[.authorization] { headers.append(("Authorization", auth)) }
         // The leader authenticates the same API key itself; the client address travels as a header it trusts
@@ -55,7 +61,7 @@ extension APIServer {
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let answer: HTTPClientResponse
         do {
-            answer = try await forwarder.client.forward(leader.peerURL, method: request.method.rawValue, pathAndQuery: path,
+            answer = try await forwarder.client.forward(leader.peerURL, pinnedPublicKey: identity.pinnedKey, method: request.method.rawValue, pathAndQuery: path,
                                                         headers: headers, body: request.method == .get ? nil : Array(body.readableBytesView))
         } catch {
             context.logger.warning("could not forward a write to the leader", metadata: ["replication.peer": "\(leader.id)", "error": "\(error)"])

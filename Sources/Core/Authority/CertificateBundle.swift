@@ -59,9 +59,12 @@ public struct CertificateBundle: Sendable {
 
 extension DistinguishedName {
     /// The first CommonName attribute's value.
-    var commonName: String? {
+    var commonName: String? { firstValue(of: .RDNAttributeType.commonName) }
+
+    /// The first value of the attribute `type` (e.g. the organizational unit), as a string.
+    func firstValue(of type: ASN1ObjectIdentifier) -> String? {
         for rdn in self {
-            for attr in rdn where attr.type == .RDNAttributeType.commonName {
+            for attr in rdn where attr.type == type {
                 if let s = String(attr.value) { return s }
             }
         }

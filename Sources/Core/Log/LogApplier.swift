@@ -12,4 +12,5 @@ public protocol LogApplier {
     func apply(_ change: LogChange.APIKeyRevoked, at entry: LogEntry) throws
     func apply(_ change: LogChange.KeyTableRetired, at entry: LogEntry) throws
     func apply(_ change: LogChange.CRLIssued, at entry: LogEntry) throws
+    func apply(_ change: LogChange.NodeRevoked, at entry: LogEntry) throws
 }

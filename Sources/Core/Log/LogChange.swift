@@ -23,6 +23,7 @@ public enum LogChange: Sendable, Equatable {
     case apiKeyRevoked(APIKeyRevoked)
     case keyTableRetired(KeyTableRetired)
     case crlIssued(CRLIssued)
+    case nodeRevoked(NodeRevoked)
 
     /// Key tables came into being. Master keys travel sealed under the cluster KEK, never in clear.
     public struct KeyTablesCreated: Codable, Sendable, Equatable {
@@ -227,6 +228,27 @@ public enum LogChange: Sendable, Equatable {
         }
     }
 
+    /// A node is revoked for good: its peer certificate (any certificate naming its id) is refused by every peer,
+    /// its gossip is ignored and it can never hold the lease again. Hardware that returns joins under a new id.
+    public struct NodeRevoked: Codable, Sendable, Equatable {
+        public var nodeID: String
+        public var reason: String
+        public init(nodeID: String, reason: String) {
+            self.nodeID = nodeID
+            self.reason = reason
+        }
+
+        private enum CodingKeys: String, CodingKey { case nodeID, reason }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            nodeID = try c.decode(String.self, forKey: .nodeID)
+            guard !nodeID.isEmpty, nodeID.utf8.count <= 256 else {
+                throw DecodingError.dataCorruptedError(forKey: .nodeID, in: c, debugDescription: "node id must be 1-256 bytes")
+            }
+            reason = try c.decode(String.self, forKey: .reason)
+        }
+    }
+
     public var kind: LogEntryKind {
         switch self {
         case .keyTablesCreated: .keyTablesCreated
@@ -238,6 +260,7 @@ public enum LogChange: Sendable, Equatable {
         case .apiKeyRevoked: .apiKeyRevoked
         case .keyTableRetired: .keyTableRetired
         case .crlIssued: .crlIssued
+        case .nodeRevoked: .nodeRevoked
         }
     }
 
@@ -256,6 +279,7 @@ public enum LogChange: Sendable, Equatable {
         case .apiKeyRevoked(let v): data = try! encoder.encode(v)
         case .keyTableRetired(let v): data = try! encoder.encode(v)
         case .crlIssued(let v): data = try! encoder.encode(v)
+        case .nodeRevoked(let v): data = try! encoder.encode(v)
         }
         return Array(data)
     }
@@ -274,6 +298,7 @@ public enum LogChange: Sendable, Equatable {
             case .apiKeyRevoked: return .apiKeyRevoked(try decoder.decode(APIKeyRevoked.self, from: data))
             case .keyTableRetired: return .keyTableRetired(try decoder.decode(KeyTableRetired.self, from: data))
             case .crlIssued: return .crlIssued(try decoder.decode(CRLIssued.self, from: data))
+            case .nodeRevoked: return .nodeRevoked(try decoder.decode(NodeRevoked.self, from: data))
             }
         } catch {
             throw LogError(.malformedPayload, seq: 0, "payload is not a valid \(kind.rawValue) change")
@@ -292,6 +317,7 @@ public enum LogChange: Sendable, Equatable {
         case .apiKeyRevoked(let v): try applier.apply(v, at: entry)
         case .keyTableRetired(let v): try applier.apply(v, at: entry)
         case .crlIssued(let v): try applier.apply(v, at: entry)
+        case .nodeRevoked(let v): try applier.apply(v, at: entry)
         }
     }
 
@@ -315,6 +341,7 @@ public enum LogChange: Sendable, Equatable {
             let at = Date(timeIntervalSince1970: Double(r.effectiveMillis) / 1000)
             return .init(action: "key_table.retire", target: "key table \(r.id)", detail: "tokens fail from \(at.ISO8601Format())")
         case .crlIssued: return nil
+        case .nodeRevoked(let n): return .init(action: "node.revoke", target: "node \(n.nodeID)", detail: n.reason)
         }
     }
 }

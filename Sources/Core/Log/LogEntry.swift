@@ -69,6 +69,7 @@ public enum LogEntryKind: String, Sendable, Codable, CaseIterable {
     case apiKeyRevoked = "api_key_revoked"
     case keyTableRetired = "key_table_retired"
     case crlIssued = "crl_issued"
+    case nodeRevoked = "node_revoked"
 }
 
 /// A log problem: refused entries are reported, never applied.

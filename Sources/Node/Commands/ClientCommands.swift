@@ -163,3 +163,25 @@ struct CRLCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `sma-node node`: cluster nodes as the log knows them.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "Revoke cluster nodes (their peer certificates are refused everywhere) and list revoked ones.",
+        subcommands: [Revoke.self, ListRevoked.self])
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a node for good (admin): every peer refuses its certificate once the entry reaches it, and it never leads again.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The node id (its certificate's CN, e.g. r2-n1).") var id: String
+        @Option(help: "Why (kept in the log and the audit trail).") var reason: String = "unspecified"
+        func run() async throws { try await client.call("POST", "/api/v1/nodes/\(pathComponent(id))/revoke", body: ["reason": reason]) }
+    }
+
+    struct ListRevoked: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list-revoked", abstract: "Ids of revoked nodes (admin).")
+        @OptionGroup var client: ClientOptions
+        func run() async throws { try await client.call("GET", "/api/v1/nodes/revoked") }
+    }
+}

@@ -31,11 +31,16 @@ struct PKICommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Issue a node certificate: DIR/node.pem and DIR/node.key (0600).")
         @Option(name: .customLong("ca-dir"), help: "Directory holding ca.pem and ca.key.") var caDir: String
         @Option(help: "Node id (the certificate's CN; peers learn who is calling from it).") var id: String
+        @Option(help: "Role the cluster grants the node (the certificate's OU): leader-eligible or follower. Only a leader-eligible certificate can lead, have writes forwarded to it, or vouch for a forwarded client's address.")
+        var role: String
         @Option(help: "Host name or IPv4 address the node's peer port is reached at (repeatable; name only the node's own addresses).")
         var host: [String] = []
         @Option(help: "Directory to write to.") var out: String
 
         func validate() throws {
+            guard NodeRole(rawValue: role) != nil else {
+                throw ValidationError("--role must be leader-eligible or follower (got \(role))")
+            }
             guard !host.isEmpty else { throw ValidationError("--host is required: the address (or name) the node's peer port is reached at") }
         }
 
@@ -46,10 +51,10 @@ struct PKICommand: AsyncParsableCommand {
             }
             let ca = try Certificate(pemEncoded: String(decoding: caPEM, as: UTF8.self))
             let caKey = try P256.Signing.PrivateKey(pemRepresentation: String(decoding: caKeyPEM, as: UTF8.self))
-            let issued = try ClusterPKI.issueNodeCertificate(nodeID: id, hosts: host, ca: ca, caKey: caKey, now: Date())
+            let issued = try ClusterPKI.issueNodeCertificate(nodeID: id, role: NodeRole(rawValue: role)!, hosts: host, ca: ca, caKey: caKey, now: Date())
             try writeSecret(issued.key.pemRepresentation, to: "\(out)/node.key", refuseExisting: false)
             try writePublic(issued.certificate.serializeAsPEM().pemString + "\n", to: "\(out)/node.pem")
-            print("wrote \(out)/node.pem (CN=\(id)) and \(out)/node.key")
+            print("wrote \(out)/node.pem (CN=\(id), OU=\(role)) and \(out)/node.key")
         }
     }
 }

@@ -20,7 +20,7 @@ struct SMANodeCommand: AsyncParsableCommand {
         subcommands: [ServeCommand.self, InitCommand.self, KEKCommand.self, APIKeyCommand.self, CameraTokenCommand.self, PKICommand.self, LogKeyCommand.self,
                       ProvisionCommand.self, RevokeCommand.self, ReinstateCommand.self, DeviceCommand.self,
                       KeyTableCommand.self, AuditCommand.self, CRLCommand.self,
-                      ClusterFilesCommand.self,
+                      ClusterFilesCommand.self, NodeCommand.self,
                       ])
 }
 

@@ -129,14 +129,43 @@ final class NodeRuntime: Sendable {
         } catch {
             throw ConfigurationError(key: "peer_cert_file", problem: "peer certificate, key or CA is not valid PEM")
         }
+        let credential = try ownCredential(config: config, tls: tls)
+        let authenticator = try MemberAuthenticator(
+            caPEM: tls.trustRootsPEM, credential: credential, isRevoked: { [state] in state.isNodeRevoked($0) },
+            onRefusal: { [state, logger] record, refusal in
+                state.metrics.memberRecordRefused()
+                logger.debug("gossiped member record refused", metadata: ["replication.peer": "\(record.id.prefix(64))", "refusal": "\(refusal.rawValue)"])
+            })
         let me = MemberInfo(id: config.nodeID, region: config.region, role: config.role.rawValue,
                             peerURL: "https://\(config.peerHost):\(config.peerPort)", publicURL: "http://\(config.publicHost):\(config.publicPort)",
                             appliedSeq: state.applied, incarnation: UInt64(Date().timeIntervalSince1970 * 1000))
-        let view = ClusterView(me: me, timing: config.timing == "lan" ? .lan : .wan, seeds: config.seeds)
+        let view = ClusterView(me: me, timing: config.timing == "lan" ? .lan : .wan, seeds: config.seeds, authenticator: authenticator)
         let pushes = PushQueue()
         let client = PeerClient(tls: tls, nodeID: config.nodeID, sourceAddress: config.effectivePeerSourceAddress)
         let replicator = Replicator(store: store, cpu: cpuPool, state: state, verifier: verifier, pushes: pushes, logger: logger)
         return Peer(view: view, client: client, pushes: pushes, replicator: replicator, serverTLS: serverTLS)
+    }
+
+    /// The node's own peer certificate and key. The certificate decides who the node is: its CN must be `node_id`
+    /// and its OU the configured `role` (the cluster CA granted it; peers check the same), and it must name
+    /// `peer_host`, which peers reach it at.
+    static func ownCredential(config: NodeConfiguration, tls: HTTPClientTLS) throws -> NodeCredential {
+        let credential: NodeCredential
+        do { credential = try NodeCredential(certificatePEM: tls.certificateChainPEM, keyPEM: tls.privateKeyPEM) } catch {
+            throw ConfigurationError(key: "peer_cert_file", problem: error.reason)
+        }
+        let identity = credential.identity
+        guard identity.id == config.nodeID else {
+            throw ConfigurationError(key: "node_id", problem: "the peer certificate is issued to node '\(identity.id)', not '\(config.nodeID)'")
+        }
+        guard identity.role == config.role else {
+            throw ConfigurationError(key: "role", problem: "the peer certificate grants role '\(identity.role.rawValue)', not '\(config.role.rawValue)'; "
+                                     + "issue a certificate with `sma-node pki node --role \(config.role.rawValue)`")
+        }
+        guard identity.hosts.contains(config.peerHost) else {
+            throw ConfigurationError(key: "peer_host", problem: "the peer certificate does not name \(config.peerHost) (it names \(identity.hosts.joined(separator: ", ")))")
+        }
+        return credential
     }
 
     private init(config: NodeConfiguration, threadPool: NIOThreadPool, cpuPool: NIOThreadPool, pool: PostgresPool, store: SQLStore, state: NodeState, leadership: Leadership,

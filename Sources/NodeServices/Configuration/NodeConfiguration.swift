@@ -181,11 +181,6 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     package var effectiveMAEndpoint: String { maEndpoint ?? "http://\(publicHost):\(publicPort)/validate" }
 }
 
-package enum NodeRole: String, Codable, Sendable {
-    case leaderEligible = "leader-eligible"
-    case follower
-}
-
 /// A configuration problem; its code is the configuration key at fault.
 package struct ConfigurationError: CodedError {
     package var key: String

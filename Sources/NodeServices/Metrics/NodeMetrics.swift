@@ -41,6 +41,11 @@ package final class NodeMetrics: Sendable {
     package let abuseRevocations: Counter
     package let abuseRevocationsWithheld: Counter
     private let abuseReportsRefusedTotal: Counter
+    /// Peer-channel requests refused because the calling node is revoked.
+    package let peerRequestsRefused: Counter
+    /// Gossiped member records ignored as not authentic (unsigned, untrusted or mismatched certificate, revoked
+    /// node, a follower claiming the lease, bad signature).
+    private let memberRecordsRefused: Counter
 
     /// PASS/FAIL totals for the status page's series: relaxed atomic adds next to the Prometheus counters
     /// (which cannot be read back); sampled into `series` once a second off the request path.
@@ -108,7 +113,12 @@ package final class NodeMetrics: Sendable {
         abuseRevocations = registry.makeCounter(descriptor: Self.d("abuse_revocations_total", "Devices revoked automatically for abuse (written by the leader)"))
         abuseRevocationsWithheld = registry.makeCounter(descriptor: Self.d("abuse_revocations_withheld_total", "Abuse revocations due but withheld by the leader (not corroborated by a second node, or abuse_warn_only): a human decides"))
         abuseReportsRefusedTotal = registry.makeCounter(descriptor: Self.d("abuse_reports_refused_total", "Abuse reports refused from peers (not about the sending node, unknown node, dated in the future or expired, malformed)"))
+        peerRequestsRefused = registry.makeCounter(descriptor: Self.d("peer_requests_refused_total", "Peer-channel requests refused because the calling node is revoked"))
+        memberRecordsRefused = registry.makeCounter(descriptor: Self.d("member_records_refused_total", "Gossiped member records ignored as not authentic (unsigned, untrusted or mismatched certificate, revoked node, follower claiming the lease, bad signature)"))
     }
+
+    /// Counts a gossiped member record refused as not authentic (`sma_member_records_refused_total`).
+    package func memberRecordRefused() { memberRecordsRefused.increment() }
 
     /// Counts abuse reports refused from a peer (`sma_abuse_reports_refused_total`).
     package func abuseReportsRefused(_ n: Int) {

@@ -51,8 +51,12 @@ package struct StoreSnapshot: Sendable {
     package var index: DeviceIndex
     package var logPublicKey: [UInt8]?
     package var crl: StoredCRL?
+    /// Ids of revoked nodes.
+    package var revokedNodes: Set<String>
     package init(head: Int64, tables: [SealedKeyTable], authority: (rootPEM: String, intermediatePEM: String)?,
-                 apiKeys: [(hash: Bytes32, principal: Principal, notAfterMillis: Int64?)], index: DeviceIndex, logPublicKey: [UInt8]?, crl: StoredCRL?) {
+                 apiKeys: [(hash: Bytes32, principal: Principal, notAfterMillis: Int64?)], index: DeviceIndex, logPublicKey: [UInt8]?, crl: StoredCRL?,
+                 revokedNodes: Set<String> = []) {
+        self.revokedNodes = revokedNodes
         self.head = head
         self.tables = tables
         self.authority = authority

@@ -31,6 +31,12 @@ package final class NodeState: Sendable {
     private let authority = Mutex<CertificateAuthorityCertificates?>(nil)
     private let masterKeys = Mutex<[Int: Bytes32]>([:])
     private let currentCRL = Mutex<CRLDocument?>(nil)
+    private let revokedNodes = Mutex<Set<String>>([])
+
+    /// Whether node `id` is revoked (`node_revoked`): its certificate is refused on the peer channel.
+    package func isNodeRevoked(_ id: String) -> Bool { revokedNodes.withLock { $0.contains(id) } }
+    /// Every revoked node id.
+    package var revokedNodeIDs: Set<String> { revokedNodes.withLock { $0 } }
 
     /// The latest certificate revocation list, as every node serves it (`GET /api/v1/crl`).
     package struct CRLDocument: Sendable {
@@ -98,6 +104,7 @@ package final class NodeState: Sendable {
         }
         if let a = snapshot.authority { try installAuthority(rootPEM: a.rootPEM, intermediatePEM: a.intermediatePEM) }
         for k in snapshot.apiKeys { apiKeys.add(hash: k.hash, principal: k.principal, notAfterMillis: k.notAfterMillis) }
+        revokedNodes.withLock { $0.formUnion(snapshot.revokedNodes) }
         registry.replaceIndex(snapshot.index)
         sequencer.withLock { $0 = Sequencing(sequencer: LogSequencer(applied: snapshot.head)) }
         appliedSeq.store(snapshot.head, ordering: .releasing)
@@ -218,6 +225,10 @@ package final class NodeState: Sendable {
             state.currentCRL.withLock { current in
                 if (current?.number ?? .min) < doc.number { current = doc }
             }
+        }
+
+        func apply(_ change: LogChange.NodeRevoked, at entry: LogEntry) throws {
+            _ = state.revokedNodes.withLock { $0.insert(change.nodeID) }
         }
     }
 

@@ -87,6 +87,9 @@ final class CurlEasyHandle: @unchecked Sendable {
         try check(sma_curl_easy_setopt_off_t(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(options.maxResponseBytes)))
         try set(CURLOPT_SSL_VERIFYPEER, 1)
         try set(CURLOPT_SSL_VERIFYHOST, 2)
+        if let pin = request.pinnedPublicKey {
+            try set(CURLOPT_PINNEDPUBLICKEY, pin)
+        }
         if let tls = options.tls {
             try set(CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
             // Trust exactly the given roots: the blob replaces CAINFO, and CAPATH (the system directory) is cleared.

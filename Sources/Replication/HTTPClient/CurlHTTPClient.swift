@@ -60,13 +60,18 @@ public final class CurlHTTPClient: Sendable {
     ///   - url: absolute URL; https:// only when the client has TLS material.
     ///   - headers: header fields to send; values must not contain CR, LF or NUL.
     ///   - body: request body (sent with Content-Length); nil for none.
+    ///   - pinnedPublicKey: `sha256//<base64>` of the one server key accepted (CURLOPT_PINNEDPUBLICKEY), on top of
+    ///     the certificate checks; nil for none.
     public func send(
         method: String,
         url: String,
         headers: [(String, String)] = [],
-        body: [UInt8]? = nil
+        body: [UInt8]? = nil,
+        pinnedPublicKey: String? = nil
     ) async throws(HTTPClientError) -> HTTPClientResponse {
-        let request = try CurlRequest(method: method, url: url, headers: headers, body: body, httpsOnly: options.tls != nil)
+        var checked = try CurlRequest(method: method, url: url, headers: headers, body: body, httpsOnly: options.tls != nil)
+        checked.pinnedPublicKey = pinnedPublicKey
+        let request = checked
         guard !Task.isCancelled else {
             throw HTTPClientError(code: .cancelled, message: "task cancelled before the request started")
         }

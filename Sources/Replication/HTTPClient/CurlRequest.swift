@@ -8,6 +8,8 @@ struct CurlRequest: Sendable {
     var headers: [(String, String)]
     /// The body to send, if any.
     var body: [UInt8]?
+    /// CURLOPT_PINNEDPUBLICKEY: the only server key accepted (`sha256//<base64>`), or nil.
+    var pinnedPublicKey: String?
 
     /// Validates the parts of a request; `httpsOnly` refuses any scheme but https.
     init(method: String, url: String, headers: [(String, String)], body: [UInt8]?, httpsOnly: Bool) throws(HTTPClientError) {

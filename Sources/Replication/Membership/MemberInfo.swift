@@ -2,6 +2,9 @@
 ///
 /// Only the node itself produces new versions of its entry: it bumps `heartbeat` every gossip
 /// round and `incarnation` when it restarts, so `(incarnation, heartbeat)` orders its versions.
+/// Each version is signed by the node's peer key and carries the node's certificate, so whoever relays it,
+/// a receiver can check that the node it names wrote it (see `MemberAuthenticator`); a leader claim in it is a
+/// lease statement signed by a leader-eligible key.
 public struct MemberInfo: Sendable, Codable, Equatable {
     /// Node id, e.g. "r1-n1".
     public var id: String
@@ -23,6 +26,11 @@ public struct MemberInfo: Sendable, Codable, Equatable {
     public var isLeader: Bool
     /// Bumped by the node when it restarts (its start time in ms works), so its restarted, lower heartbeat is not ignored.
     public var incarnation: UInt64
+    /// base64 of the DER peer certificate of the node, issued by the cluster CA: its CN is `id`, its OU `role`,
+    /// and `peerURL`'s host is one of its addresses.
+    public var certificate: String?
+    /// base64 of the DER ECDSA P-256 signature of `signedBytes` by the certificate's key.
+    public var signature: String?
 
     /// The role of a node that may take the leader lease.
     public static let leaderEligibleRole = "leader-eligible"
@@ -52,6 +60,20 @@ public struct MemberInfo: Sendable, Codable, Equatable {
         self.leaderEpoch = leaderEpoch
         self.isLeader = isLeader
         self.incarnation = incarnation
+    }
+
+    /// What the node signs: every field but the signature, length-prefixed, after a domain tag.
+    public var signedBytes: [UInt8] {
+        var out = Array("sma-member-v1".utf8)
+        func put(_ s: String) {
+            let b = Array(s.utf8)
+            withUnsafeBytes(of: UInt32(b.count).bigEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: b)
+        }
+        func put(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
+        for field in [id, region, role, peerURL, publicURL, certificate ?? ""] { put(field) }
+        for v in [heartbeat, UInt64(bitPattern: appliedSeq), UInt64(bitPattern: leaderEpoch), isLeader ? 1 : 0, incarnation] { put(v) }
+        return out
     }
 
     /// Whether this version of the entry is newer than `other`: higher `(incarnation, heartbeat)`.

@@ -17,6 +17,8 @@ public struct Membership: Sendable {
     public static let maxDigestEntries = 1000
     /// Entries whose id, region, role or URLs are longer than this many UTF-8 bytes are ignored.
     public static let maxFieldLength = 256
+    /// Entries whose certificate (base64) is longer than this are ignored.
+    public static let maxCertificateLength = 4096
     /// Each round, with probability 1 in this many, one target slot goes to a dead member or an unknown seed, so healed partitions rejoin.
     public static let reconnectOneIn: UInt64 = 4
 
@@ -37,6 +39,8 @@ public struct Membership: Sendable {
     private(set) var others: [String: Member] = [:]
     /// Recently dropped members, by id.
     private(set) var tombstones: [String: Tombstone] = [:]
+    /// Members expelled for good (revoked nodes): never taken back, whatever version is gossiped.
+    private(set) var expelled: Set<String> = []
 
     /// Creates a table that knows only ourselves.
     public init(me: MemberInfo, timing: MembershipTiming, now: ContinuousClock.Instant) {
@@ -109,14 +113,19 @@ public struct Membership: Sendable {
     }
 
     /// Merges a peer's digest (received as a request or as a response). Returns the status changes, for logging.
+    ///
+    /// `authentic` is asked about each entry that would change the table (and only those, so a round costs one
+    /// check per news item): the node runtime passes `MemberAuthenticator.accepts`, which checks the node's
+    /// certificate and signature; entries it refuses are ignored.
     @discardableResult
-    public mutating func merge(_ digest: [MemberInfo], now: ContinuousClock.Instant) -> [MembershipChange] {
+    public mutating func merge(_ digest: [MemberInfo], now: ContinuousClock.Instant,
+                               authentic: (MemberInfo) -> Bool = { _ in true }) -> [MembershipChange] {
         var changes: [MembershipChange] = []
         for entry in digest.prefix(Self.maxDigestEntries) {
             // Our own entry is ours alone: a higher version from a peer is stale or an impostor.
-            guard entry.id != me.id, Self.isAcceptable(entry) else { continue }
+            guard entry.id != me.id, !expelled.contains(entry.id), Self.isAcceptable(entry) else { continue }
             if var member = others[entry.id] {
-                guard entry.isNewer(than: member.info) else { continue }
+                guard entry.isNewer(than: member.info), authentic(entry) else { continue }
                 let previous = member.status
                 member.info = entry
                 member.status = .alive
@@ -131,7 +140,7 @@ public struct Membership: Sendable {
                 {
                     continue
                 }
-                guard others.count < Self.maxDigestEntries - 1 else { continue }
+                guard others.count < Self.maxDigestEntries - 1, authentic(entry) else { continue }
                 tombstones[entry.id] = nil
                 others[entry.id] = Member(info: entry, status: .alive, lastAdvanced: now)
                 changes.append(MembershipChange(id: entry.id, from: nil, to: .alive))
@@ -172,6 +181,17 @@ public struct Membership: Sendable {
         return changes
     }
 
+    /// Forgets member `id` for good (a revoked node): it is dropped and a tombstone at the highest version keeps
+    /// any later gossip of it out. Returns whether it was in the table.
+    @discardableResult
+    public mutating func expel(_ id: String, now: ContinuousClock.Instant) -> Bool {
+        guard id != me.id else { return false }
+        let known = others.removeValue(forKey: id) != nil
+        expelled.insert(id)
+        tombstones[id] = nil
+        return known
+    }
+
     // MARK: The table
 
     /// Every member sorted by id, including ourselves (always alive).
@@ -204,6 +224,7 @@ public struct Membership: Sendable {
         guard !entry.id.isEmpty, entry.appliedSeq >= 0, entry.leaderEpoch >= 0 else { return false }
         return [entry.id, entry.region, entry.role, entry.peerURL, entry.publicURL]
             .allSatisfy { $0.utf8.count <= maxFieldLength }
+            && (entry.certificate?.utf8.count ?? 0) <= maxCertificateLength && (entry.signature?.utf8.count ?? 0) <= 256
     }
 
     /// `items` without repeats of the same key, first occurrence kept, order preserved.

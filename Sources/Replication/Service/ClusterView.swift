@@ -13,10 +13,13 @@ package final class ClusterView: Sendable {
 
     private let state: Mutex<State>
     package let seeds: [String]
+    /// Checks others' records and signs ours; nil only in tests of the bare table.
+    package let authenticator: MemberAuthenticator?
 
-    package init(me: MemberInfo, timing: MembershipTiming, seeds: [String]) {
+    package init(me: MemberInfo, timing: MembershipTiming, seeds: [String], authenticator: MemberAuthenticator?) {
         state = Mutex(State(membership: Membership(me: me, timing: timing, now: .now)))
         self.seeds = seeds
+        self.authenticator = authenticator
     }
 
     package var me: MemberInfo { state.withLock { $0.membership.me } }
@@ -34,13 +37,25 @@ package final class ClusterView: Sendable {
         }
     }
 
+    /// Merges a peer's digest; records that are not authentic (`MemberAuthenticator`) are ignored.
     @discardableResult
     package func merge(_ digest: [MemberInfo]) -> [MembershipChange] {
-        state.withLock { $0.membership.merge(digest, now: .now) }
+        let authenticator = self.authenticator
+        return state.withLock { $0.membership.merge(digest, now: .now, authentic: { authenticator?.accepts($0) ?? true }) }
+    }
+
+    /// Drops revoked nodes from the table for good; returns the ids that were members.
+    package func expel(_ ids: Set<String>) -> [String] {
+        state.withLock { s in ids.sorted().filter { s.membership.expel($0, now: .now) } }
     }
 
     package func evaluate() -> [MembershipChange] { state.withLock { $0.membership.evaluate(now: .now) } }
-    package func digest() -> [MemberInfo] { state.withLock { $0.membership.digest() } }
+    /// Our view to send: our own record signed, then the others' records as their nodes signed them.
+    package func digest() -> [MemberInfo] {
+        var records = state.withLock { $0.membership.digest() }
+        if let authenticator, !records.isEmpty { records[0] = authenticator.signed(records[0]) }
+        return records
+    }
     package var members: [Member] { state.withLock { $0.membership.members } }
     /// Whether `id` is in the member table (alive, suspect or dead; not dropped).
     package func isMember(_ id: String) -> Bool { state.withLock { $0.membership.member(id: id) != nil } }

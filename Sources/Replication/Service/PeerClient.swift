@@ -95,9 +95,12 @@ package final class PeerClient: Sendable {
         return try json(PeerStatus.self, r, "status")
     }
 
-    /// Relays a public request to another node's peer listener (which serves the public routes too).
-    package func forward(_ url: String, method: String, pathAndQuery: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPClientResponse {
-        try await http.send(method: method, url: url + pathAndQuery, headers: headers + [("X-SMA-Forwarded-By", nodeID)], body: body)
+    /// Relays a public request to another node's peer listener (which serves the public routes too), only if the
+    /// server there holds the key `pinnedPublicKey` (the leader's, from its authenticated member record).
+    package func forward(_ url: String, pinnedPublicKey: String, method: String, pathAndQuery: String, headers: [(String, String)],
+                         body: [UInt8]?) async throws -> HTTPClientResponse {
+        try await http.send(method: method, url: url + pathAndQuery, headers: headers + [("X-SMA-Forwarded-By", nodeID)], body: body,
+                            pinnedPublicKey: pinnedPublicKey)
     }
 
     package func shutdown() async {

@@ -67,6 +67,9 @@ package struct ReplicationService: Service {
     @discardableResult
     package func round() async -> Bool {
         refreshSelf()
+        for id in view.expel(state.revokedNodeIDs) {
+            logger.notice("revoked node expelled from the member table", metadata: ["replication.peer": "\(id)"])
+        }
         for change in view.evaluate() {
             logger.notice("member status changed", metadata: ["replication.peer": "\(change.id)", "member.status": "\(change.to.rawValue)"])
         }
