@@ -205,6 +205,7 @@ let package = Package(
             name: "ReplicationTests",
             dependencies: [
                 "Replication",
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 "NodeServices",
                 "Core",
                 .product(name: "Hummingbird", package: "hummingbird"),

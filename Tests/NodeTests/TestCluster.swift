@@ -165,6 +165,13 @@ final class TestCluster: @unchecked Sendable {
 
     func runtime(_ id: String) -> NodeRuntime { nodes[id]!.runtime! }
 
+    /// A peer-channel client holding node `id`'s own certificate and key (as an attacker who stole them would).
+    func peerClient(as id: String) throws -> CurlHTTPClient {
+        func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+        return CurlHTTPClient(tls: HTTPClientTLS(certificateChainPEM: try read("\(dir)/\(id).pem"), privateKeyPEM: try read("\(dir)/\(id).key"),
+                                                 trustRootsPEM: caPEM), threadPool: .singleton)
+    }
+
     // MARK: HTTP
 
     func call(_ method: String, _ url: String, role: Role?, body: [UInt8]? = nil, headers: [(String, String)] = []) async -> HTTPClientResponse? {
