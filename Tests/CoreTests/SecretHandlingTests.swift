@@ -88,6 +88,7 @@ import Testing
             .apiKeyRevoked(.init(id: 5)),
             .keyTableRetired(.init(id: 7, effectiveMillis: 1_700_000_000_000)),
             .crlIssued(.init(number: 3, thisUpdateMillis: 1, nextUpdateMillis: 2, der: [0x30, 0x00])),
+            .nodeRevoked(.init(nodeID: "r2-n1", reason: "stolen")),
         ]
         #expect(Set(changes.map(\.kind)) == Set(LogEntryKind.allCases))
         for (i, c) in changes.enumerated() {
