@@ -128,7 +128,9 @@ public struct AbuseLedger: Sendable {
     public func refusal(of r: AbuseReport, from reporter: String, reporterIsMember: Bool, nowMillis: Int64) -> Refusal? {
         guard !r.node.isEmpty, r.node.utf8.count <= Self.maxFieldLength, r.appliedSeq >= 0,
               r.counts.count <= Self.maxEntriesPerReport,
-              r.counts.keys.allSatisfy({ !$0.isEmpty && $0.utf8.count <= Self.maxFieldLength }) else { return .malformed }
+              r.counts.keys.allSatisfy({ !$0.isEmpty && $0.utf8.count <= Self.maxFieldLength }),
+              (r.callers ?? [:]).allSatisfy({ r.counts[$0.key] != nil && $0.value.count <= CallerSamples.named
+                                                 && $0.value.keys.allSatisfy { UInt32($0) != nil } }) else { return .malformed }
         guard r.node == reporter else { return .notFromReporter }
         guard r.node != me else { return .aboutUs }
         guard reporterIsMember else { return .unknownReporter }

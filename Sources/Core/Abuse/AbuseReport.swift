@@ -19,14 +19,20 @@ public struct AbuseReport: Codable, Sendable, Equatable {
     public var appliedSeq: Int64
     /// Device serial -> validations this node counted over its window (only counts >= the floor).
     public var counts: [String: UInt32]
+    /// Device serial -> API key id (decimal) -> estimated validations by that key, for the reported devices
+    /// (sampled: every `CallerSamples.every`-th counted validation of a device; top `CallerSamples.named` keys).
+    /// Absent from nodes that predate it. Anonymous validations have no key and are not named.
+    public var callers: [String: [String: UInt32]]?
 
-    public init(node: String, incarnation: UInt64, version: UInt64, generatedAtMillis: Int64, appliedSeq: Int64, counts: [String: UInt32]) {
+    public init(node: String, incarnation: UInt64, version: UInt64, generatedAtMillis: Int64, appliedSeq: Int64, counts: [String: UInt32],
+                callers: [String: [String: UInt32]]? = nil) {
         self.node = node
         self.incarnation = incarnation
         self.version = version
         self.generatedAtMillis = generatedAtMillis
         self.appliedSeq = appliedSeq
         self.counts = counts
+        self.callers = callers
     }
 
     /// Identifies the stream of versions this report belongs to.
