@@ -41,6 +41,11 @@ package final class NodeMetrics: Sendable {
     package let abuseRevocations: Counter
     package let abuseRevocationsWithheld: Counter
     private let abuseReportsRefusedTotal: Counter
+    /// Reloads of the public listener's certificate (SIGHUP), by result.
+    private let publicTLSReloads: Counter
+    private let publicTLSReloadFailures: Counter
+    /// End of validity of the certificate the public listener presents, seconds since 1970 (0 without HTTPS).
+    private let publicTLSNotAfter: Gauge
 
     /// PASS/FAIL totals for the status page's series: relaxed atomic adds next to the Prometheus counters
     /// (which cannot be read back); sampled into `series` once a second off the request path.
@@ -108,7 +113,20 @@ package final class NodeMetrics: Sendable {
         abuseRevocations = registry.makeCounter(descriptor: Self.d("abuse_revocations_total", "Devices revoked automatically for abuse (written by the leader)"))
         abuseRevocationsWithheld = registry.makeCounter(descriptor: Self.d("abuse_revocations_withheld_total", "Abuse revocations due but withheld by the leader (not corroborated by a second node, or abuse_warn_only): a human decides"))
         abuseReportsRefusedTotal = registry.makeCounter(descriptor: Self.d("abuse_reports_refused_total", "Abuse reports refused from peers (not about the sending node, unknown node, dated in the future or expired, malformed)"))
+        let reloads = Self.d("public_tls_reloads_total", "Reloads of the public listener's certificate and key (SIGHUP) by result; a failed one keeps the old certificate")
+        publicTLSReloads = registry.makeCounter(descriptor: reloads, labels: [("result", "ok")])
+        publicTLSReloadFailures = registry.makeCounter(descriptor: reloads, labels: [("result", "failed")])
+        publicTLSNotAfter = registry.makeGauge(descriptor: Self.d("public_tls_certificate_not_after_seconds", "End of validity of the certificate the public listener presents (Unix time; 0 without HTTPS)"))
     }
+
+    /// The public listener now presents a certificate valid until `notAfter` (at start: `reloaded` false).
+    package func publicTLSCertificate(notAfter: Date, reloaded: Bool) {
+        publicTLSNotAfter.set(notAfter.timeIntervalSince1970)
+        if reloaded { publicTLSReloads.increment() }
+    }
+
+    /// A reload of the public certificate failed (the previous one stays).
+    package func publicTLSReloadFailed() { publicTLSReloadFailures.increment() }
 
     /// Counts abuse reports refused from a peer (`sma_abuse_reports_refused_total`).
     package func abuseReportsRefused(_ n: Int) {
