@@ -184,6 +184,9 @@ let package = Package(
             name: "SMATestSupport",
             dependencies: [
                 "SMAPostgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -204,6 +207,7 @@ let package = Package(
             name: "ReplicationTests",
             dependencies: [
                 "Replication",
+                "SMATestSupport",
                 "NodeServices",
                 "Core",
                 .product(name: "Hummingbird", package: "hummingbird"),
