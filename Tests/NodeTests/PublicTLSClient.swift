@@ -5,6 +5,7 @@ import NIOSSL
 import SMATestSupport
 import SwiftASN1
 import X509
+@testable import API
 
 /// A minimal HTTP/1.1-over-TLS client on one connection (keep-alive), for the public listener's TLS tests.
 final class PublicTLSClient {
@@ -92,6 +93,6 @@ final class PublicTLSClient {
     /// The serial number of the certificate the server presented on this connection.
     func serverCertificateSerial() async throws -> String? {
         guard let cert = try await channel.nioSSL_peerCertificate().get() else { return nil }
-        return try Certificate(derEncoded: try cert.toDERBytes()).serialNumber.description
+        return PublicTLSContext.serialHex(try Certificate(derEncoded: try cert.toDERBytes()))
     }
 }

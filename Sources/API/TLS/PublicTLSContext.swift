@@ -2,8 +2,9 @@ package import Foundation
 package import NIOSSL
 package import NodeServices
 import SwiftASN1
+import NIOCore
 import Synchronization
-import X509
+package import X509
 
 /// The public listener's TLS server context (docs/ARCHITECTURE.md §3.3.1), built from `public_tls_cert_file`,
 /// `public_tls_key_file` and `public_tls_client_ca_file`, and rebuilt from the same files by `reload()` (SIGHUP).
@@ -71,6 +72,9 @@ package final class PublicTLSContext: Sendable {
         }
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
+        // Closing (e.g. after an oversized body, §3.1) waits this long for the client's close_notify, not NIOSSL's
+        // default 5 s: a client that writes its whole body before reading learns of the close at once.
+        tls.shutdownTimeout = .seconds(1)
         if clientAuth != .off {
             guard let clientCAFile else {
                 throw ConfigurationError(key: "public_tls_client_ca_file", problem: "is required when public_tls_client_auth is \(clientAuth.rawValue)")
@@ -88,8 +92,13 @@ package final class PublicTLSContext: Sendable {
         do { context = try NIOSSLContext(configuration: tls) } catch {
             throw ConfigurationError(key: "public_tls_cert_file", problem: "cannot make a TLS context from \(certFile) and \(keyFile): \(error)")
         }
-        let info = CertificateInfo(serial: leaf.serialNumber.description, subject: leaf.subject.description, notAfter: leaf.notValidAfter)
+        let info = CertificateInfo(serial: serialHex(leaf), subject: leaf.subject.description, notAfter: leaf.notValidAfter)
         return (context, info)
+    }
+
+    /// A certificate's serial number as `openssl x509 -serial` prints it (upper-case hex, two digits a byte).
+    package static func serialHex(_ certificate: Certificate) -> String {
+        certificate.serialNumber.bytes.map { String(format: "%02X", $0) }.joined()
     }
 
     private static func read(_ key: String, _ path: String) throws -> [UInt8] {
