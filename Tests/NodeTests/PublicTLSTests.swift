@@ -101,6 +101,9 @@ import Testing
                 #expect(await !Self.refused(port: port, tls: try fx.tls(minimum: .tlsv12, maximum: .tlsv12)))
                 // Plain HTTP to the HTTPS port gets no HTTP answer.
                 #expect(await Self.refused(port: port, tls: nil))
+                // Both refusals happened at the server's handshake (counted there).
+                let metrics = try await PublicTLSClient.with(port: port, tls: try fx.tls()) { c in try await c.request("GET", "/metrics").body }
+                #expect(metrics.contains("sma_public_tls_handshake_failures_total 2"))
             }
         }
     }
@@ -169,6 +172,8 @@ import Testing
                 }
                 // A certificate from another CA with the same name is refused at the handshake.
                 #expect(await Self.refused(port: port, tls: try fx.tls(identity: fx.foreignClient)))
+                let metrics = try await PublicTLSClient.with(port: port, tls: try fx.tls()) { c in try await c.request("GET", "/metrics").body }
+                #expect(metrics.contains("sma_public_tls_handshake_failures_total 1"))
             }
         }
     }

@@ -26,9 +26,13 @@ package final class PublicTLSContext: Sendable {
     package let clientCAFile: String?
     package let clientAuth: PublicClientAuth
     private let current: Mutex<(context: NIOSSLContext, info: CertificateInfo)>
+    /// Called once for each connection whose handshake failed (a metric; never logged per connection at info level).
+    let onHandshakeFailure: @Sendable (any Error) -> Void
 
     /// Loads the files named by `config` (which must have `public_tls_cert_file`).
-    package init(config: NodeConfiguration) throws {
+    /// - Parameter onHandshakeFailure: told of each connection refused at the handshake.
+    package init(config: NodeConfiguration, onHandshakeFailure: @escaping @Sendable (any Error) -> Void = { _ in }) throws {
+        self.onHandshakeFailure = onHandshakeFailure
         guard let certFile = config.publicTLSCertFile, let keyFile = config.publicTLSKeyFile else {
             throw ConfigurationError(key: "public_tls_cert_file", problem: "is required for HTTPS on the public port")
         }

@@ -19,6 +19,7 @@ package struct ReloadableTLSChannel<BaseChannel: ServerChildChannel>: ServerChil
     package func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.sslContext))
+            try channel.pipeline.syncOperations.addHandler(HandshakeFailureObserver(report: tls.onHandshakeFailure))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
@@ -49,5 +50,29 @@ extension HTTPServerBuilder {
         let http = HTTP1Channel.Configuration(idleTimeout: .seconds(75))
         guard let tls else { return .http1(configuration: http) }
         return .http1(configuration: http, reloadingTLS: tls)
+    }
+}
+
+/// Reports a TLS handshake that failed (plain HTTP, an old protocol, a client certificate of another CA): the
+/// connection is closed by `NIOSSLServerHandler`, and nothing else would tell the operator (Hummingbird logs nothing).
+final class HandshakeFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let report: @Sendable (any Error) -> Void
+    private var handshakeDone = false
+
+    init(report: @escaping @Sendable (any Error) -> Void) { self.report = report }
+
+    /// Decrypted data arrives only after the handshake (the client's certificate, if any, is checked before).
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handshakeDone = true
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !handshakeDone && (error is NIOSSLError || error is BoringSSLError) {
+            handshakeDone = true     // once per connection
+            report(error)
+        }
+        context.fireErrorCaught(error)
     }
 }

@@ -69,7 +69,12 @@ final class NodeRuntime: Sendable {
                               logger: Logger) async throws -> NodeRuntime {
         let metrics = NodeMetrics()
         // The public certificate first: a wrong file stops start-up before anything is loaded, naming the file.
-        let publicTLS = try config.publicTLSEnabled ? PublicTLSContext(config: config) : nil
+        let publicTLS = try config.publicTLSEnabled
+            ? PublicTLSContext(config: config, onHandshakeFailure: { [logger] error in
+                metrics.publicTLSHandshakeFailed()
+                logger.debug("public TLS handshake refused", metadata: ["error": "\(error)"])
+            })
+            : nil
         if let publicTLS {
             metrics.publicTLSCertificate(notAfter: publicTLS.certificate.notAfter, reloaded: false)
             logger.notice("public TLS certificate loaded", metadata: PublicTLSReloader.metadata(publicTLS))

@@ -44,6 +44,7 @@ package final class NodeMetrics: Sendable {
     /// Reloads of the public listener's certificate (SIGHUP), by result.
     private let publicTLSReloads: Counter
     private let publicTLSReloadFailures: Counter
+    private let publicTLSHandshakeFailures: Counter
     /// End of validity of the certificate the public listener presents, seconds since 1970 (0 without HTTPS).
     private let publicTLSNotAfter: Gauge
 
@@ -116,6 +117,7 @@ package final class NodeMetrics: Sendable {
         let reloads = Self.d("public_tls_reloads_total", "Reloads of the public listener's certificate and key (SIGHUP) by result; a failed one keeps the old certificate")
         publicTLSReloads = registry.makeCounter(descriptor: reloads, labels: [("result", "ok")])
         publicTLSReloadFailures = registry.makeCounter(descriptor: reloads, labels: [("result", "failed")])
+        publicTLSHandshakeFailures = registry.makeCounter(descriptor: Self.d("public_tls_handshake_failures_total", "Connections to the HTTPS public port refused at the TLS handshake (plain HTTP, TLS < 1.2, a client certificate not from the client CA)"))
         publicTLSNotAfter = registry.makeGauge(descriptor: Self.d("public_tls_certificate_not_after_seconds", "End of validity of the certificate the public listener presents (Unix time; 0 without HTTPS)"))
     }
 
@@ -124,6 +126,9 @@ package final class NodeMetrics: Sendable {
         publicTLSNotAfter.set(notAfter.timeIntervalSince1970)
         if reloaded { publicTLSReloads.increment() }
     }
+
+    /// A connection to the HTTPS public port failed its handshake.
+    package func publicTLSHandshakeFailed() { publicTLSHandshakeFailures.increment() }
 
     /// A reload of the public certificate failed (the previous one stays).
     package func publicTLSReloadFailed() { publicTLSReloadFailures.increment() }
