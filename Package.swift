@@ -122,6 +122,7 @@ let package = Package(
                 "NodeServices",
                 "Replication",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -185,6 +186,9 @@ let package = Package(
             name: "SMATestSupport",
             dependencies: [
                 "SMAPostgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -206,6 +210,7 @@ let package = Package(
             dependencies: [
                 "Replication",
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                "SMATestSupport",
                 "NodeServices",
                 "Core",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -240,6 +245,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -19,6 +19,7 @@
 #   packages.sh  system packages and the Swift toolchain
 #   postgres.sh  the private PostgreSQL instances (SMA_PG_BIN names their binaries)
 #   topology.sh  regions, node ids, ports and peer addresses (.cluster/topology)
+#   public-tls.sh HTTPS on the public port (cluster/up --tls): public CA, certificates, curl trusting the CA
 #   nodes.sh     node configs (sma-node cluster config), peer PKI, log key, starting nodes
 #   state.sh     .cluster/state.json (sma-node cluster state ...)
 # The Python tools share cluster/smatools/ instead.
@@ -31,6 +32,8 @@ source "$SMA_LIB_DIR/packages.sh"
 source "$SMA_LIB_DIR/postgres.sh"
 # shellcheck source=lib/topology.sh
 source "$SMA_LIB_DIR/topology.sh"
+# shellcheck source=lib/public-tls.sh
+source "$SMA_LIB_DIR/public-tls.sh"
 # shellcheck source=lib/nodes.sh
 source "$SMA_LIB_DIR/nodes.sh"
 # shellcheck source=lib/state.sh

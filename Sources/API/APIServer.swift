@@ -43,12 +43,17 @@ package struct APIServer: Sendable {
     package static let seqHeader = HTTPField.Name("X-SMA-Seq")!
     package static let minSeqHeader = HTTPField.Name("X-SMA-Min-Seq")!
 
-    /// The public listener's router: metrics and error middleware around every route, then one route collection
-    /// per resource, each with its own authentication middleware.
+    /// The public listener's router: HSTS on HTTPS, metrics and error middleware around every route, the client
+    /// certificate's name when client certificates are on, then one route collection per resource, each with its own
+    /// authentication middleware.
     package func router() -> Router<SMARequestContext> {
         let router = Router(context: SMARequestContext.self)
+        if config.publicTLSEnabled && config.hstsMaxAgeSeconds > 0 {
+            router.add(middleware: HSTSMiddleware(maxAgeSeconds: config.hstsMaxAgeSeconds))
+        }
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware(metrics: metrics))
+        if config.effectivePublicClientAuth != .off { router.add(middleware: ClientCertificateMiddleware()) }
         addPublicRoutes(to: router)
         return router
     }

@@ -46,6 +46,26 @@ import Testing
         #expect(try NodeConfiguration.load(path: path, environment: [:]).databaseURL == "postgresql://u:secret@127.0.0.1:5/db")
     }
 
+    @Test func publicTLSConfigServesHTTPSAndTheStateNamesTheCA() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let row = try ClusterFiles.NodeRow(line: "n1\tregion-1\tleader-eligible\t8081\t9081\tpostgresql://u:s@127.0.0.1:5/db\t/tls/n1\t127.0.1.1",
+                                           number: 1)
+        try ClusterFiles.writeNodeConfig(row: row, nodesDir: dir, kekFile: "/k/kek", caFile: "/k/ca.pem", logKey: "", peers: [],
+                                         publicTLS: .init(clientCAFile: "/k/clients-ca.pem"))
+        let config = try NodeConfiguration.load(path: dir + "/n1/config.json", environment: [:])
+        #expect(config.publicTLSCertFile == "/tls/n1/public.pem" && config.publicTLSKeyFile == "/tls/n1/public.key")
+        #expect(config.effectivePublicClientAuth == .optional && config.publicTLSClientCAFile == "/k/clients-ca.pem")
+        #expect(config.publicURL == "https://127.0.0.1:8081")
+        try #"{"admin": "a", "provisioner": "p", "validator": "v"}"#.write(toFile: dir + "/keys.json", atomically: true, encoding: .utf8)
+        try ClusterFiles.writeState(path: dir + "/state.json", nodesDir: dir, apiKeysPath: dir + "/keys.json", nodes: ["n1=null"],
+                                    publicCA: "/k/public-ca.pem", clientIdentity: "/k/client")
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/state.json"))) as? [String: Any]
+        #expect((state?["nodes"] as? [[String: Any]])?.first?["public_url"] as? String == "https://127.0.0.1:8081")
+        #expect(state?["public_ca_file"] as? String == "/k/public-ca.pem")
+        #expect(state?["client_cert_file"] as? String == "/k/client/client.pem")
+    }
+
     @Test func malformedInputIsRefusedInOneLineThatNamesIt() {
         #expect(throws: ClusterFiles.Failure.self) { try ClusterFiles.NodeRow(line: "n1\tregion-1", number: 3) }
         do {

@@ -1,3 +1,4 @@
+import SMATestSupport
 import NIOPosix
 import NIOSSL
 @testable import Replication

@@ -62,7 +62,8 @@ read_log_key() { # SMA_NODE_BINARY
 # Writes .cluster/nodes/<id>/config.json for each node ID given (sma-node cluster config): creates
 # a missing one, and updates an existing one in place (edits of other keys are kept): it gets the
 # peer-channel files, timing "lan" and seeds (the peer URLs of every node of the topology)
-# when it has none of its own, and log_verification_key always (the cluster has one key).
+# when it has none of its own, and log_verification_key always (the cluster has one key); with HTTPS on the
+# public port (cluster/up --tls), its public certificate and the aggregators' client CA.
 # Peer addresses: region k's nodes listen on and connect from region_peer_host k; a config
 # written before that (peer_host 127.0.0.1 and only 127.0.0.1 seeds) is moved to it.
 write_configs() { # LOG_KEY ID...
@@ -79,8 +80,10 @@ write_configs() { # LOG_KEY ID...
         rows+=$(printf '%s\t' "$id" "$region" "$role" "$public_port" "$peer_port" "$(pg_node_url "$region" sma)" "$(node_tls_dir "$id")" "$(node_peer_host "$id")")$'\n'
     done
     # Rows travel on stdin (they hold database passwords), not in argv.
+    local tls=()
+    public_tls_on && tls=(--public-tls --client-ca-file "$PUBLIC_PKI_DIR/clients-ca.pem")
     printf '%s' "$rows" | "$bin" cluster config --nodes-dir "$STATE_DIR/nodes" --kek-file "$SECRETS_DIR/kek" \
-        --ca-file "$PKI_DIR/ca.pem" ${log_key:+--log-key "$log_key"} "${seeds[@]}" \
+        --ca-file "$PKI_DIR/ca.pem" ${log_key:+--log-key "$log_key"} "${seeds[@]}" "${tls[@]}" \
         || die "could not write the node configs (error above)"
 }
 

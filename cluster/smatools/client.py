@@ -1,17 +1,54 @@
-"""HTTP helpers shared by cluster/chaos and cluster/bench/replication (standard library only).
+"""HTTP helpers shared by cluster/chaos, cluster/attack and cluster/bench/replication (standard library only).
 
-Every URL comes from .cluster/state.json: the local cluster's loopback listeners.
+Every URL comes from .cluster/state.json: the local cluster's loopback listeners. A cluster started with
+cluster/up --tls serves https:// URLs; the state file then names the local public CA (public_ca_file), which every
+https request here trusts (and nothing else).
 """
 import json
+import os
 import random
+import ssl
 import urllib.error
 import urllib.request
 
 DEFAULT_TIMEOUT = 5.0
+STATE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".cluster", "state.json")
+_contexts = {}
 
 
-def call(method, url, key=None, body=None, timeout=DEFAULT_TIMEOUT):
-    """One request with a JSON body (if any) and a bearer key (if any).
+def public_context(client_cert=False):
+    """The TLS context for the cluster's public https URLs: trusts only the CA named by the state file.
+
+    client_cert=True also presents the state's aggregator client certificate (validator access without a key).
+    None when the state names no public CA (a plain-HTTP cluster).
+    """
+    if client_cert not in _contexts:
+        try:
+            with open(STATE_PATH) as f:
+                state = json.load(f)
+        except Exception:
+            state = {}
+        ca = state.get("public_ca_file")
+        ctx = None
+        if ca:
+            ctx = ssl.create_default_context(cafile=ca)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if client_cert:
+                ctx.load_cert_chain(state["client_cert_file"], state["client_key_file"])
+        _contexts[client_cert] = ctx
+    return _contexts[client_cert]
+
+
+def urlopen(req, timeout=DEFAULT_TIMEOUT, client_cert=False):
+    """urllib's urlopen, trusting the cluster's public CA for https URLs."""
+    url = req.full_url if isinstance(req, urllib.request.Request) else req
+    ctx = public_context(client_cert) if url.startswith("https:") else None
+    return urllib.request.urlopen(req, timeout=timeout, context=ctx)
+
+
+def call(method, url, key=None, body=None, timeout=DEFAULT_TIMEOUT, client_cert=False):
+    """One request with a JSON body (if any) and a bearer key (if any); over https, client_cert=True presents the
+    aggregator client certificate.
 
     Returns (status, headers, body bytes); status 0 (and empty headers and body) when nothing
     answered in time or the connection failed. Never raises for HTTP or network errors.
@@ -22,7 +59,7 @@ def call(method, url, key=None, body=None, timeout=DEFAULT_TIMEOUT):
     if key:
         req.add_header("Authorization", "Bearer " + key)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urlopen(req, timeout=timeout, client_cert=client_cert) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()

@@ -48,6 +48,9 @@ extension APIServer {
                 throw e
             }
             principal = p
+        } else if let name = context.clientCertificateName {
+            // A client certificate from the configured client CA: an aggregator. It never grants more than validator.
+            principal = Principal(keyID: 0, name: "mtls:\(name)", role: .validator)
         } else if anonymousOK && config.anonymousValidation {
             principal = .anonymous
         } else {
@@ -58,9 +61,11 @@ extension APIServer {
         }
         guard principal.role.permits(role) else {
             metrics.authFailures.increment()
-            throw APIError(.forbidden, code: "forbidden", "this API key's role (\(principal.role.rawValue)) may not call this endpoint")
+            let credential = principal.keyID == 0 && context.clientCertificateName != nil ? "client certificate" : "API key"
+            throw APIError(.forbidden, code: "forbidden", "this \(credential)'s role (\(principal.role.rawValue)) may not call this endpoint")
         }
-        let bucketKey: RateLimiter.Key = principal.keyID == 0 ? .address(context.remoteAddress) : .apiKey(principal.keyID)
+        let bucketKey: RateLimiter.Key = principal.keyID != 0 ? .apiKey(principal.keyID)
+            : context.clientCertificateName.map { .clientCertificate($0) } ?? .address(context.remoteAddress)
         guard (write ? writeLimiter : limiter).allow(bucketKey) else {
             metrics.rateLimited.increment()
             var e = APIError(.tooManyRequests, code: "rate_limited", "too many requests for this caller; slow down")

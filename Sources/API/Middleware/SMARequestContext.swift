@@ -20,6 +20,9 @@ package struct SMARequestContext: RequestContext {
     package var origin: RequestOrigin?
     /// On the peer listener: the calling node, from its verified certificate (`PeerIdentityMiddleware`).
     package var peer: PeerIdentity?
+    /// On the HTTPS public listener: the subject CN of the verified client certificate of a request without
+    /// `Authorization` (`ClientCertificateMiddleware`); `Authenticate` admits it as a validator.
+    package var clientCertificateName: String?
 
     package struct RequestOrigin: Sendable, Equatable {
         package var clientAddress: String

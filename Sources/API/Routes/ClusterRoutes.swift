@@ -77,7 +77,7 @@ extension APIServer {
         let fence = leadership.fence
         let me = ClusterResponse.Member(
             id: config.nodeID, region: config.region, role: config.role.rawValue,
-            public_url: "http://\(config.publicHost):\(config.publicPort)", peer_url: "https://\(config.peerHost):\(config.peerPort)",
+            public_url: config.publicURL, peer_url: "https://\(config.peerHost):\(config.peerPort)",
             applied_seq: state.applied, lag: 0, ready: state.isReady, is_leader: fence != nil, status: "alive")
         guard let view = forwarder?.view else {
             let known = leadership.knownLeader

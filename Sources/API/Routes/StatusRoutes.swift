@@ -98,7 +98,7 @@ extension APIServer {
         } else {
             nodes.append((config.region, .init(
                 id: config.nodeID, role: config.role.rawValue, status: "alive", is_leader: fence != nil, ready: state.isReady,
-                applied_seq: state.applied, lag_entries: 0, lag_seconds: 0, public_url: "http://\(config.publicHost):\(config.publicPort)",
+                applied_seq: state.applied, lag_entries: 0, lag_seconds: 0, public_url: config.publicURL,
                 reporting: true)))
         }
         var byRegion: [String: [StatusResponse.Node]] = [:]

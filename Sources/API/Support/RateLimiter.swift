@@ -17,6 +17,8 @@ package final class RateLimiter: Sendable {
     package enum Key: Hashable, Sendable {
         case apiKey(Int64)
         case address(String)
+        /// A caller authenticated by its client certificate (the certificate's CN).
+        case clientCertificate(String)
     }
 
     private let buckets = Mutex<[Key: Bucket]>([:])

@@ -7,15 +7,25 @@ import NodeServices
 import Replication
 import Storage
 
+/// TLS for a node's public https URL trusting only the CA in `path` (no client certificate); nil for an empty path
+/// (plain HTTP, or https verified against the system's CAs).
+func publicTLS(_ path: String) throws -> HTTPClientTLS? {
+    guard !path.isEmpty else { return nil }
+    guard let pem = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read --cacert \(path)") }
+    return HTTPClientTLS(certificateChainPEM: "", privateKeyPEM: "", trustRootsPEM: String(decoding: pem, as: UTF8.self))
+}
+
 /// Where and as whom client commands talk to a running node.
 struct ClientOptions: ParsableArguments {
     @Option(help: "Node public URL.") var url: String = ProcessInfo.processInfo.environment["SMA_URL"] ?? "http://127.0.0.1:8081"
     @Option(name: .customLong("api-key"), help: "API key (default: $SMA_API_KEY).") var apiKey: String = ProcessInfo.processInfo.environment["SMA_API_KEY"] ?? ""
+    @Option(help: "For an https URL: the CA (PEM) that issued the node's public certificate (default: $SMA_CACERT; none: the system's CAs).")
+    var cacert: String = ProcessInfo.processInfo.environment["SMA_CACERT"] ?? ""
 
     /// Sends one request and prints the JSON answer; exits non-zero on a non-2xx status.
     func call(_ method: String, _ path: String, body: [String: Any?]? = nil) async throws {
         guard !apiKey.isEmpty else { throw ValidationError("an API key is required: --api-key KEY or SMA_API_KEY") }
-        let client = CurlHTTPClient(tls: nil, threadPool: NIOThreadPool.singleton)
+        let client = CurlHTTPClient(tls: try publicTLS(cacert), threadPool: NIOThreadPool.singleton)
         defer { client.shutdown() }
         var bytes: [UInt8]?
         if let body {
@@ -142,11 +152,13 @@ struct AuditCommand: AsyncParsableCommand {
 struct CRLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "crl", abstract: "Fetch the certificate revocation list (no API key needed).")
     @Option(help: "Node public URL.") var url: String = ProcessInfo.processInfo.environment["SMA_URL"] ?? "http://127.0.0.1:8081"
+    @Option(help: "For an https URL: the CA (PEM) of the node's public certificate (default: $SMA_CACERT).")
+    var cacert: String = ProcessInfo.processInfo.environment["SMA_CACERT"] ?? ""
     @Option(help: "der or pem.") var format: String = "pem"
     @Option(help: "Write it to this file (default: PEM to stdout).") var out: String?
     func run() async throws {
         guard format == "der" || format == "pem" else { throw ValidationError("--format must be der or pem") }
-        let client = CurlHTTPClient(tls: nil, threadPool: NIOThreadPool.singleton)
+        let client = CurlHTTPClient(tls: try publicTLS(cacert), threadPool: NIOThreadPool.singleton)
         defer { client.shutdown() }
         let response = try await client.send(method: "GET", url: url + "/api/v1/crl?format=\(format)")
         guard response.status == 200 else {

@@ -34,8 +34,10 @@ struct ClusterFilesCommand: AsyncParsableCommand {
             gets peer_cert_file/peer_key_file (TLS_DIR/node.pem, node.key) and peer_ca_file unless it names one \
             of them, "timing": "lan" unless it has a timing, its own seeds without its own URL or else every \
             --seed but its own, and log_verification_key when --log-key is given. A config still on the old \
-            shared peer address (peer_host 127.0.0.1 and only 127.0.0.1 seeds) is moved to PEER_HOST. Other \
-            keys are kept; an unchanged config is not rewritten.
+            shared peer address (peer_host 127.0.0.1 and only 127.0.0.1 seeds) is moved to PEER_HOST. With \
+            --public-tls, a config that names no public certificate gets public_tls_cert_file/public_tls_key_file \
+            (TLS_DIR/public.pem, public.key) and, with --client-ca-file, public_tls_client_ca_file (client \
+            certificates optional). Other keys are kept; an unchanged config is not rewritten.
             """)
         @Option(name: .customLong("nodes-dir"), help: "Directory holding <id>/config.json.") var nodesDir: String
         @Option(name: .customLong("kek-file"), help: "The key-encryption key file (kek_file of new configs).") var kekFile: String
@@ -43,6 +45,9 @@ struct ClusterFilesCommand: AsyncParsableCommand {
         @Option(name: .customLong("log-key"), help: "The cluster's log verification key (64 hex digits); empty or absent: leave it.")
         var logKey: String = ""
         @Option(name: .customLong("seed"), help: "Peer URL of a node of the cluster (repeatable; every node's).") var seeds: [String] = []
+        @Flag(name: .customLong("public-tls"), help: "Serve HTTPS on the public port (TLS_DIR/public.pem, public.key).") var publicTLS = false
+        @Option(name: .customLong("client-ca-file"), help: "With --public-tls: the CA of aggregators' client certificates.")
+        var clientCAFile: String = ""
 
         func run() async throws {
             try ClusterFiles.reporting("cluster config") {
@@ -52,7 +57,8 @@ struct ClusterFilesCommand: AsyncParsableCommand {
                     count += 1
                     try ClusterFiles.writeNodeConfig(row: ClusterFiles.NodeRow(line: line, number: count),
                                                      nodesDir: nodesDir, kekFile: kekFile, caFile: caFile,
-                                                     logKey: logKey, peers: seeds)
+                                                     logKey: logKey, peers: seeds,
+                                                     publicTLS: publicTLS ? .init(clientCAFile: clientCAFile.isEmpty ? nil : clientCAFile) : nil)
                 }
             }
         }
@@ -75,11 +81,16 @@ struct ClusterFilesCommand: AsyncParsableCommand {
             @Option(help: "The state file to write.") var state: String
             @Option(name: .customLong("nodes-dir"), help: "Directory holding <id>/config.json.") var nodesDir: String
             @Option(name: .customLong("api-keys"), help: "JSON object with the admin, provisioner and validator keys.") var apiKeys: String
+            @Option(name: .customLong("public-ca"), help: "The CA of the nodes' public certificates (HTTPS), recorded as public_ca_file.")
+            var publicCA: String = ""
+            @Option(name: .customLong("client-identity"), help: "DIR holding a client certificate (client.pem, client.key) for aggregator tests.")
+            var clientIdentity: String = ""
             @Argument(help: "ID=PID (or ID=null) for every node, in order.") var nodes: [String] = []
 
             func run() async throws {
                 try ClusterFiles.reporting("cluster state write") {
-                    try ClusterFiles.writeState(path: state, nodesDir: nodesDir, apiKeysPath: apiKeys, nodes: nodes)
+                    try ClusterFiles.writeState(path: state, nodesDir: nodesDir, apiKeysPath: apiKeys, nodes: nodes,
+                                                publicCA: publicCA, clientIdentity: clientIdentity)
                 }
             }
         }
@@ -195,7 +206,13 @@ enum ClusterFiles {
 
     // MARK: node configs
 
-    static func writeNodeConfig(row: NodeRow, nodesDir: String, kekFile: String, caFile: String, logKey: String, peers: [String]) throws {
+    /// `cluster config --public-tls`: HTTPS on the public port, optionally with aggregators' client certificates.
+    struct PublicTLS {
+        var clientCAFile: String?
+    }
+
+    static func writeNodeConfig(row: NodeRow, nodesDir: String, kekFile: String, caFile: String, logKey: String, peers: [String],
+                                publicTLS: PublicTLS? = nil) throws {
         let path = "\(nodesDir)/\(row.id)/config.json"
         let me = "https://\(row.peerHost):\(row.peerPort)"
         let exists = FileManager.default.fileExists(atPath: path)
@@ -232,6 +249,14 @@ enum ClusterFiles {
             config["peer_key_file"] = .string("\(row.tlsDir)/node.key")
             config["peer_ca_file"] = .string(caFile)
         }
+        if let publicTLS, !["public_tls_cert_file", "public_tls_key_file"].contains(where: { config[$0] != nil }) {
+            config["public_tls_cert_file"] = .string("\(row.tlsDir)/public.pem")
+            config["public_tls_key_file"] = .string("\(row.tlsDir)/public.key")
+            if let ca = publicTLS.clientCAFile, config["public_tls_client_ca_file"] == nil {
+                config["public_tls_client_ca_file"] = .string(ca)
+                config["public_tls_client_auth"] = .string("optional")
+            }
+        }
         if config["timing"] == nil { config["timing"] = .string("lan") }
         var seeds: [ClusterJSON] = []
         if case .array(let a)? = config["seeds"] { seeds = a.filter { $0 != .string(me) } }
@@ -249,7 +274,8 @@ enum ClusterFiles {
 
     // MARK: state file
 
-    static func writeState(path: String, nodesDir: String, apiKeysPath: String, nodes: [String]) throws {
+    static func writeState(path: String, nodesDir: String, apiKeysPath: String, nodes: [String], publicCA: String = "",
+                           clientIdentity: String = "") throws {
         var entries: [ClusterJSON] = []
         for arg in nodes {
             guard let eq = arg.firstIndex(of: "=") else { throw Failure("'\(arg)' is not ID=PID (or ID=null)") }
@@ -268,7 +294,7 @@ enum ClusterFiles {
             entries.append(.object([
                 "id": .string(id), "region": .string(try text("region")), "role": .string(try text("role")),
                 "pid": pid,
-                "public_url": .string("http://\(try text("public_host")):\(try number("public_port"))"),
+                "public_url": .string("\(c["public_tls_cert_file"]?.isSet == true ? "https" : "http")://\(try text("public_host")):\(try number("public_port"))"),
                 "peer_url": .string("https://\(try text("peer_host")):\(try number("peer_port"))"),
                 "database": .string(try text("database_url")),
             ]))
@@ -279,7 +305,13 @@ enum ClusterFiles {
             guard let key = keys[role], key.string != nil else { throw Failure("\(apiKeysPath) has no \(role) key") }
             apiKeys[role] = key
         }
-        try writeJSON(.object(["nodes": .array(entries), "api_keys": .object(apiKeys)]), to: path)
+        var state: [String: ClusterJSON] = ["nodes": .array(entries), "api_keys": .object(apiKeys)]
+        if !publicCA.isEmpty { state["public_ca_file"] = .string(publicCA) }
+        if !clientIdentity.isEmpty {
+            state["client_cert_file"] = .string("\(clientIdentity)/client.pem")
+            state["client_key_file"] = .string("\(clientIdentity)/client.key")
+        }
+        try writeJSON(.object(state), to: path)
     }
 
     static func setPID(path: String, nodeID: String, pid pidText: String) throws {

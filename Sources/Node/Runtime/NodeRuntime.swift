@@ -35,6 +35,8 @@ final class NodeRuntime: Sendable {
     let logger: Logger
     /// The peer channel (nil when `peer_cert_file` is not configured: a node on its own).
     let peer: Peer?
+    /// HTTPS on the public port (nil when `public_tls_cert_file` is not configured: plain HTTP).
+    let publicTLS: PublicTLSContext?
 
     struct Peer: Sendable {
         let view: ClusterView
@@ -66,6 +68,17 @@ final class NodeRuntime: Sendable {
     private static func start(config: NodeConfiguration, kek: KeyEncryptionKey, threadPool: NIOThreadPool, cpuPool: NIOThreadPool, pool: PostgresPool,
                               logger: Logger) async throws -> NodeRuntime {
         let metrics = NodeMetrics()
+        // The public certificate first: a wrong file stops start-up before anything is loaded, naming the file.
+        let publicTLS = try config.publicTLSEnabled
+            ? PublicTLSContext(config: config, onHandshakeFailure: { [logger] error in
+                metrics.publicTLSHandshakeFailed()
+                logger.debug("public TLS handshake refused", metadata: ["error": "\(error)"])
+            })
+            : nil
+        if let publicTLS {
+            metrics.publicTLSCertificate(notAfter: publicTLS.certificate.notAfter, reloaded: false)
+            logger.notice("public TLS certificate loaded", metadata: PublicTLSReloader.metadata(publicTLS))
+        }
         let incarnation = UInt64(Date().timeIntervalSince1970 * 1000)
         let state = NodeState(kek: kek, metrics: metrics, logger: logger, nodeID: config.nodeID, abuseThresholds: config.abuseThresholds,
                               incarnation: incarnation)
@@ -114,7 +127,7 @@ final class NodeRuntime: Sendable {
                                     crlValidity: .milliseconds(Int64(config.crlValidityHours * 3_600_000)))
         }
         return NodeRuntime(config: config, threadPool: threadPool, cpuPool: cpuPool, pool: pool, store: store, state: state, leadership: runtimeLeadership,
-                           metrics: metrics, devices: devices, verifier: verifier, logger: logger, peer: peer)
+                           metrics: metrics, devices: devices, verifier: verifier, logger: logger, peer: peer, publicTLS: publicTLS)
     }
 
     private static func makePeer(config: NodeConfiguration, state: NodeState, store: SQLStore, cpuPool: NIOThreadPool, verifier: LogVerifier,
@@ -137,7 +150,7 @@ final class NodeRuntime: Sendable {
                 logger.debug("gossiped member record refused", metadata: ["replication.peer": "\(record.id.prefix(64))", "refusal": "\(refusal.rawValue)"])
             })
         let me = MemberInfo(id: config.nodeID, region: config.region, role: config.role.rawValue,
-                            peerURL: "https://\(config.peerHost):\(config.peerPort)", publicURL: "http://\(config.publicHost):\(config.publicPort)",
+                            peerURL: "https://\(config.peerHost):\(config.peerPort)", publicURL: config.publicURL,
                             appliedSeq: state.applied, incarnation: UInt64(Date().timeIntervalSince1970 * 1000))
         let view = ClusterView(me: me, timing: config.timing == "lan" ? .lan : .wan, seeds: config.seeds, authenticator: authenticator)
         let pushes = PushQueue()
@@ -169,8 +182,9 @@ final class NodeRuntime: Sendable {
     }
 
     private init(config: NodeConfiguration, threadPool: NIOThreadPool, cpuPool: NIOThreadPool, pool: PostgresPool, store: SQLStore, state: NodeState, leadership: Leadership,
-                 metrics: NodeMetrics, devices: DeviceService?, verifier: LogVerifier, logger: Logger, peer: Peer?) {
+                 metrics: NodeMetrics, devices: DeviceService?, verifier: LogVerifier, logger: Logger, peer: Peer?, publicTLS: PublicTLSContext?) {
         self.peer = peer
+        self.publicTLS = publicTLS
         self.config = config
         self.threadPool = threadPool
         self.cpuPool = cpuPool
@@ -237,6 +251,9 @@ final class NodeRuntime: Sendable {
             services.append(AbuseService(monitor: state.abuse, state: state, leadership: leadership, devices: devices, metrics: metrics,
                                          interval: interval, logger: logger))
         }
+        if let publicTLS {
+            services.append(PublicTLSReloader(tls: publicTLS, metrics: metrics, logger: logger))
+        }
         if config.role == .leaderEligible {
             services.append(LeaseKeeper(store: store, leadership: leadership, metrics: metrics, nodeID: config.nodeID,
                                         ttlSeconds: config.leaseTTLSeconds, logger: logger))
@@ -244,16 +261,16 @@ final class NodeRuntime: Sendable {
         return services
     }
 
-    /// The public HTTP application.
+    /// The public application (HTTP or HTTPS).
     func application() -> some ApplicationProtocol {
         Application(router: api.router(),
-                    server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+                    server: .publicServer(tls: publicTLS),
                     configuration: .init(address: .hostname(config.publicHost, port: config.publicPort), serverName: "sma-node"),
                     onServerRunning: { [state, logger, config] _ in
                         // A leader-eligible node reads the authoritative database: loaded means caught up.
                         // Other nodes become ready when the replication loop has caught up with their peers.
                         if !config.peerEnabled || config.role == .leaderEligible { state.markReady() }
-                        logger.notice("listening", metadata: ["public_url": "http://\(config.publicHost):\(config.publicPort)"])
+                        logger.notice("listening", metadata: ["public_url": "\(config.publicURL)"])
                     },
                     logger: logger)
     }

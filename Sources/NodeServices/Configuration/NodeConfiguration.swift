@@ -89,6 +89,18 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     /// Abuse detection never revokes on its own: a revocation that would be due is logged (`abuse revocation withheld`)
     /// and counted, and an operator decides. Default false.
     package var abuseWarnOnly: Bool = false
+    /// HTTPS on the public port: the server certificate chain and its private key, PEM files (both or neither).
+    /// Re-read on SIGHUP: new handshakes use the new pair, established connections keep theirs. Default none (plain HTTP).
+    package var publicTLSCertFile: String? = nil
+    package var publicTLSKeyFile: String? = nil
+    /// CA certificates (PEM) whose client certificates authenticate callers as `validator` (aggregators). Default none.
+    package var publicTLSClientCAFile: String? = nil
+    /// Client certificates on the public port: `off`, `optional` (a presented certificate must verify against
+    /// `public_tls_client_ca_file`; without one, API keys as usual) or `require` (no handshake without one).
+    /// Default `optional` when `public_tls_client_ca_file` is set, else `off`.
+    package var publicTLSClientAuth: PublicClientAuth? = nil
+    /// `Strict-Transport-Security: max-age=N` on every HTTPS answer, seconds; 0 = no header. Default 31,536,000 (one year).
+    package var hstsMaxAgeSeconds: Int = 31_536_000
 
     package enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", region, role
@@ -105,6 +117,9 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         case keyTableRetireGraceSeconds = "key_table_retire_grace_seconds", crlValidityHours = "crl_validity_hours"
         case abuseWarnPerDay = "abuse_warn_per_day", abuseRevokePerDay = "abuse_revoke_per_day", abuseReportFloor = "abuse_report_floor"
         case abuseWarnOnly = "abuse_warn_only"
+        case publicTLSCertFile = "public_tls_cert_file", publicTLSKeyFile = "public_tls_key_file"
+        case publicTLSClientCAFile = "public_tls_client_ca_file", publicTLSClientAuth = "public_tls_client_auth"
+        case hstsMaxAgeSeconds = "hsts_max_age_seconds"
     }
 
     package init() {}
@@ -150,10 +165,27 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         abuseRevokePerDay = try v(.abuseRevokePerDay, d.abuseRevokePerDay)
         abuseReportFloor = try v(.abuseReportFloor, d.abuseReportFloor)
         abuseWarnOnly = try v(.abuseWarnOnly, d.abuseWarnOnly)
+        publicTLSCertFile = try c.decodeIfPresent(String.self, forKey: .publicTLSCertFile)
+        publicTLSKeyFile = try c.decodeIfPresent(String.self, forKey: .publicTLSKeyFile)
+        publicTLSClientCAFile = try c.decodeIfPresent(String.self, forKey: .publicTLSClientCAFile)
+        publicTLSClientAuth = try c.decodeIfPresent(PublicClientAuth.self, forKey: .publicTLSClientAuth)
+        hstsMaxAgeSeconds = try v(.hstsMaxAgeSeconds, d.hstsMaxAgeSeconds)
     }
 
     /// Longest grace a key-table retirement may have: 10 years.
     package static let maxRetireGraceSeconds = 10 * 366 * 86_400
+
+    /// True when the public port serves HTTPS.
+    package var publicTLSEnabled: Bool { publicTLSCertFile != nil }
+
+    /// How client certificates are treated on the public port (see `publicTLSClientAuth`).
+    package var effectivePublicClientAuth: PublicClientAuth {
+        guard publicTLSEnabled else { return .off }
+        return publicTLSClientAuth ?? (publicTLSClientCAFile == nil ? .off : .optional)
+    }
+
+    /// The public listener's URL (`https` when `public_tls_cert_file` is set).
+    package var publicURL: String { "\(publicTLSEnabled ? "https" : "http")://\(publicHost):\(publicPort)" }
 
     /// True when the peer channel is configured.
     package var peerEnabled: Bool { peerCertFile != nil }
@@ -178,7 +210,17 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     }
 
     /// The maEndpoint actually written into certificates.
-    package var effectiveMAEndpoint: String { maEndpoint ?? "http://\(publicHost):\(publicPort)/validate" }
+    package var effectiveMAEndpoint: String { maEndpoint ?? "\(publicURL)/validate" }
+}
+
+/// Client certificates on the public port (`public_tls_client_auth`).
+package enum PublicClientAuth: String, Codable, Sendable {
+    /// Not asked for.
+    case off
+    /// Asked for; a presented one must verify against the client CA, none means API keys as usual.
+    case optional
+    /// No handshake without one that verifies.
+    case require
 }
 
 /// A configuration problem; its code is the configuration key at fault.
@@ -257,6 +299,17 @@ extension NodeConfiguration {
         if peerFiles.contains(where: { $0 != nil }) && peerFiles.contains(where: { $0 == nil }) {
             throw ConfigurationError(key: "peer_cert_file", problem: "peer_cert_file, peer_key_file and peer_ca_file go together")
         }
+        if (publicTLSCertFile == nil) != (publicTLSKeyFile == nil) {
+            throw ConfigurationError(key: publicTLSCertFile == nil ? "public_tls_cert_file" : "public_tls_key_file",
+                                     problem: "public_tls_cert_file and public_tls_key_file go together")
+        }
+        if publicTLSClientCAFile != nil && !publicTLSEnabled {
+            throw ConfigurationError(key: "public_tls_client_ca_file", problem: "needs public_tls_cert_file and public_tls_key_file (client certificates need HTTPS)")
+        }
+        if let mode = publicTLSClientAuth, mode != .off, publicTLSClientCAFile == nil {
+            throw ConfigurationError(key: "public_tls_client_auth", problem: "\(mode.rawValue) needs public_tls_client_ca_file (the CA that issues the clients' certificates)")
+        }
+        if hstsMaxAgeSeconds < 0 { throw ConfigurationError(key: "hsts_max_age_seconds", problem: "must be 0 (no header) or more") }
         if let k = logVerificationKey, k.utf8.count != 64 || Hex.decode(k) == nil {
             throw ConfigurationError(key: "log_verification_key", problem: "must be 64 hex digits (sma-node log-key prints it)")
         }

@@ -46,6 +46,12 @@ package final class NodeMetrics: Sendable {
     /// Gossiped member records ignored as not authentic (unsigned, untrusted or mismatched certificate, revoked
     /// node, a follower claiming the lease, bad signature).
     private let memberRecordsRefused: Counter
+    /// Reloads of the public listener's certificate (SIGHUP), by result.
+    private let publicTLSReloads: Counter
+    private let publicTLSReloadFailures: Counter
+    private let publicTLSHandshakeFailures: Counter
+    /// End of validity of the certificate the public listener presents, seconds since 1970 (0 without HTTPS).
+    private let publicTLSNotAfter: Gauge
 
     /// PASS/FAIL totals for the status page's series: relaxed atomic adds next to the Prometheus counters
     /// (which cannot be read back); sampled into `series` once a second off the request path.
@@ -115,10 +121,27 @@ package final class NodeMetrics: Sendable {
         abuseReportsRefusedTotal = registry.makeCounter(descriptor: Self.d("abuse_reports_refused_total", "Abuse reports refused from peers (not about the sending node, unknown node, dated in the future or expired, malformed)"))
         peerRequestsRefused = registry.makeCounter(descriptor: Self.d("peer_requests_refused_total", "Peer-channel requests refused because the calling node is revoked"))
         memberRecordsRefused = registry.makeCounter(descriptor: Self.d("member_records_refused_total", "Gossiped member records ignored as not authentic (unsigned, untrusted or mismatched certificate, revoked node, follower claiming the lease, bad signature)"))
+        let reloads = Self.d("public_tls_reloads_total", "Reloads of the public listener's certificate and key (SIGHUP) by result; a failed one keeps the old certificate")
+        publicTLSReloads = registry.makeCounter(descriptor: reloads, labels: [("result", "ok")])
+        publicTLSReloadFailures = registry.makeCounter(descriptor: reloads, labels: [("result", "failed")])
+        publicTLSHandshakeFailures = registry.makeCounter(descriptor: Self.d("public_tls_handshake_failures_total", "Connections to the HTTPS public port refused at the TLS handshake (plain HTTP, TLS < 1.2, a client certificate not from the client CA)"))
+        publicTLSNotAfter = registry.makeGauge(descriptor: Self.d("public_tls_certificate_not_after_seconds", "End of validity of the certificate the public listener presents (Unix time; 0 without HTTPS)"))
     }
 
     /// Counts a gossiped member record refused as not authentic (`sma_member_records_refused_total`).
     package func memberRecordRefused() { memberRecordsRefused.increment() }
+
+    /// The public listener now presents a certificate valid until `notAfter` (at start: `reloaded` false).
+    package func publicTLSCertificate(notAfter: Date, reloaded: Bool) {
+        publicTLSNotAfter.set(notAfter.timeIntervalSince1970)
+        if reloaded { publicTLSReloads.increment() }
+    }
+
+    /// A connection to the HTTPS public port failed its handshake.
+    package func publicTLSHandshakeFailed() { publicTLSHandshakeFailures.increment() }
+
+    /// A reload of the public certificate failed (the previous one stays).
+    package func publicTLSReloadFailed() { publicTLSReloadFailures.increment() }
 
     /// Counts abuse reports refused from a peer (`sma_abuse_reports_refused_total`).
     package func abuseReportsRefused(_ n: Int) {

@@ -1,3 +1,4 @@
+import SMATestSupport
 import Hummingbird
 import HummingbirdTLS
 import Logging

@@ -1,23 +1,22 @@
-import Crypto
+public import Crypto
 import Foundation
-import Replication
 import SwiftASN1
-import X509
+public import X509
 
 /// A certificate and its private key, both PEM.
-struct TestIdentity: Sendable {
-    var certificatePEM: String
-    var privateKeyPEM: String
+public struct TestIdentity: Sendable {
+    public var certificatePEM: String
+    public var privateKeyPEM: String
 }
 
 /// A throwaway certificate authority (P-256) that issues leaf certificates for tests.
-struct TestCertificateAuthority: Sendable {
-    let name: DistinguishedName
-    let privateKey: P256.Signing.PrivateKey
-    let certificate: Certificate
-    let certificatePEM: String
+public struct TestCertificateAuthority: Sendable {
+    public let name: DistinguishedName
+    public let privateKey: P256.Signing.PrivateKey
+    public let certificate: Certificate
+    public let certificatePEM: String
 
-    init(commonName: String) throws {
+    public init(commonName: String) throws {
         let now = Date()
         let name = try DistinguishedName {
             OrganizationName("SMA test")
@@ -47,7 +46,7 @@ struct TestCertificateAuthority: Sendable {
     }
 
     /// Issues a leaf for both TLS server and client use; `ipAddresses` become IP SANs, `dnsNames` DNS SANs.
-    func issue(commonName: String, ipAddresses: [[UInt8]] = [], dnsNames: [String] = []) throws -> TestIdentity {
+    public func issue(commonName: String, ipAddresses: [[UInt8]] = [], dnsNames: [String] = []) throws -> TestIdentity {
         let now = Date()
         let key = P256.Signing.PrivateKey()
         let subject = try DistinguishedName {
@@ -77,26 +76,6 @@ struct TestCertificateAuthority: Sendable {
             issuerPrivateKey: .init(privateKey)
         )
         return TestIdentity(certificatePEM: try leaf.serializeAsPEM().pemString, privateKeyPEM: key.pemRepresentation)
-    }
-}
-
-/// The usual cast: a cluster CA, a server certificate for 127.0.0.1 and a client certificate.
-struct TestCluster: Sendable {
-    static let loopback: [UInt8] = [127, 0, 0, 1]
-
-    let ca: TestCertificateAuthority
-    let server: TestIdentity
-    let client: TestIdentity
-
-    init() throws {
-        self.ca = try TestCertificateAuthority(commonName: "SMA test cluster CA")
-        self.server = try ca.issue(commonName: "node-server", ipAddresses: [Self.loopback])
-        self.client = try ca.issue(commonName: "node-a")
-    }
-
-    /// Client TLS material: the client certificate, trusting only the cluster CA.
-    var clientTLS: HTTPClientTLS {
-        .init(certificateChainPEM: client.certificatePEM, privateKeyPEM: client.privateKeyPEM, trustRootsPEM: ca.certificatePEM)
     }
 }
 
