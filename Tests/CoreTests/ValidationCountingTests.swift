@@ -64,6 +64,30 @@ import Testing
         #expect(drained.map(\.count) == [40_000, 40_000])
     }
 
+    /// Abuse revocations name the API keys that validated a device most (issue 10, item 2): about one counted image
+    /// in 64 is sampled with its caller's key id; replays and anonymous callers add no sample.
+    @Test func callersOfCountedImagesAreSampledPerDevice() throws {
+        let r = Registry()
+        r.installKeyTables(KeyTables(masterKeys: masters))
+        try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
+        func token(sampled: Bool) -> CameraToken {
+            while true {
+                let t = TestCamera.token(nuc: nuc(1), master: masters[3], table: 3, keyIndex: 1)
+                if CallerSamples.isSample(tag: ValidationCounters.tag(nonce: t.nonce)) == sampled { return t }
+            }
+        }
+        let sampled = (0..<5).map { _ in token(sampled: true) }
+        for t in sampled.prefix(3) { _ = r.validate(t, caller: 7) }
+        _ = r.validate(sampled[3], caller: 9)
+        _ = r.validate(sampled[4], caller: 0)              // anonymous: counted, not attributed
+        for _ in 0..<100 { _ = r.validate(sampled[4], caller: 9) }  // replays of a recent image: not counted, not sampled
+        for _ in 0..<20 { _ = r.validate(token(sampled: false), caller: 9) }  // counted, not sampled
+        #expect(r.callers.top(slot: 0).map(\.caller) == [7, 9])
+        #expect(r.callers.top(slot: 0).map(\.estimate) == [3 * CallerSamples.every, CallerSamples.every])
+        r.resetValidationCount(serial: DeviceSerial(unchecked: "CAM-1"))
+        #expect(r.callers.top(slot: 0).isEmpty)
+    }
+
     @Test func aReplayedTokenCountsOnce() throws {
         let r = Registry()
         r.installKeyTables(KeyTables(masterKeys: masters))

@@ -99,7 +99,10 @@ import NIOPosix
                     #expect(revocation?["api_key_name"] as? String == "abuse-detector")
                     #expect(revocation?["api_key_id"] == nil || revocation?["api_key_id"] is NSNull)
                     // The audit row names the nodes whose counts made the decision (here the leader itself).
-                    #expect(revocation?["detail"] as? String == "abuse: 30 validations in 24 h; counted by \(node.config.nodeID) (30)")
+                    // With 30 images, the validator key (id 3) is sampled in about a third of runs: named when it is.
+                    let detail = revocation?["detail"] as? String ?? ""
+                    let counted = "abuse: 30 validations in 24 h; counted by \(node.config.nodeID) (30)"
+                    #expect(detail == counted || detail.hasPrefix(counted + "; API keys #3 (~"), "\(detail)")
                 }
                 r = try await Self.report(node, client)
                 #expect(Self.device(r, "CAM-HOT")?["state"] as? String == "revoked_by_abuse")

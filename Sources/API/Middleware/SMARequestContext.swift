@@ -46,6 +46,9 @@ package struct SMARequestContext: RequestContext {
     /// Bodies are collected by the handlers with their own limits (`APIServer.body`).
     package var maxUploadSize: Int { 16 * 1024 * 1024 }
 
+    /// The authenticated API key's id for abuse attribution (`CallerSamples`); 0 when anonymous or not a key.
+    package var callerKeyID: UInt32 { principal.flatMap { UInt32(exactly: $0.keyID) } ?? 0 }
+
     /// The caller that `Authenticate` admitted (routes without authentication have none).
     package func authenticatedPrincipal() throws -> Principal {
         guard let principal else { throw NodeError(.internal, "route is missing its authentication middleware") }

@@ -26,7 +26,7 @@ extension APIServer {
         let body = try await body(request, ValidationRequest.self, limit: config.maxBodyBytes, context: context)
         let token = try body.camera_token.cameraToken(tableCount: tableLimit)
         let start = ContinuousClock.now
-        let outcome = state.registry.validate(token)
+        let outcome = state.registry.validate(token, caller: context.callerKeyID)
         metrics.validationLatency.record(start.duration(to: .now))
         metrics.record(outcome)
         return Self.validationAnswer(outcome)
@@ -65,7 +65,7 @@ extension APIServer {
         var tokens: [CameraToken] = []
         tokens.reserveCapacity(submitted.count)
         for (i, t) in submitted.enumerated() { tokens.append(try t.cameraToken(tableCount: limit, prefix: "tokens[\(i)]")) }
-        let outcomes = state.registry.validate(tokens)
+        let outcomes = state.registry.validate(tokens, caller: context.callerKeyID)
         metrics.record(outcomes)
         return try json(BatchResponse(results: outcomes.map(ValidationResponse.init)))
     }
@@ -105,7 +105,8 @@ extension APIServer {
                 let serial = DeviceSerial(unchecked: cn)
                 if let device = state.registry.device(serial: serial) {
                     outcome = device.revoked ? .fail(.revoked) : .pass
-                    state.registry.countValidation(serial: serial, imageTag: ValidationCounters.tag(Hex.decode(body.image_hash) ?? []))
+                    state.registry.countValidation(serial: serial, imageTag: ValidationCounters.tag(Hex.decode(body.image_hash) ?? []),
+                                                   caller: context.callerKeyID)
                 } else {
                     outcome = .fail(.unknownDevice)
                 }

@@ -1,8 +1,9 @@
 import Synchronization
 
-/// Which API keys validate a device, sampled: `ValidationCounters` hands over every `every`-th counted
-/// validation of a device with the caller's key id, so heavy devices (the only ones abuse detection reports)
-/// collect samples in proportion to their count and light ones collect none. An estimate is samples × `every`.
+/// Which API keys validate a device, sampled: a counted validation (`ValidationCounters`) whose image tag is a
+/// multiple of `every` is recorded with the caller's key id — about one in `every` counted images, uniformly,
+/// since tags come from the tokens' random nonces — so heavy devices (the only ones abuse detection reports)
+/// collect samples in proportion to their count. An estimate is samples × `every`.
 ///
 /// Bounded: at most `maxDevices` devices are tracked (further samples are dropped until the next reset) and
 /// at most `maxKeysPerDevice` keys per device; everything is forgotten every window (24 h), so estimates
@@ -19,6 +20,10 @@ public final class CallerSamples: Sendable {
     private let samples = Mutex<[Int: [UInt32: UInt32]]>([:])
 
     public init() {}
+
+    /// Whether a counted image with this tag is a sample.
+    @inline(__always)
+    public static func isSample(tag: UInt32) -> Bool { tag % every == 0 }
 
     /// Records one sample of `caller` (an API key id; 0 = anonymous, not recorded) for the device in `slot`.
     public func record(slot: Int, caller: UInt32) {

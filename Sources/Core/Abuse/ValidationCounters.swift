@@ -80,6 +80,9 @@ public final class ValidationCounters: @unchecked Sendable {
 
     /// Counts one validation of the device in `slot` for the image tagged `tag`, unless that image is among
     /// the device's recently counted ones (a replay). Returns whether it was counted.
+    ///
+    /// A counted image whose tag is a multiple of `CallerSamples.every` is also a caller sample (about one in 64
+    /// counted images, uniformly, since tags come from random nonces or image hashes): see `Registry`.
     @inline(__always)
     @discardableResult
     public func increment(slot: Int, tag: UInt32) -> Bool {

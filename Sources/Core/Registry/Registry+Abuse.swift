@@ -6,10 +6,13 @@ extension Registry {
 
     /// Counts one validation of `serial` (a certificate bundle that identified the device) for the image
     /// tagged `imageTag` (`ValidationCounters.tag`): the same image submitted again counts once.
-    public func countValidation(serial: DeviceSerial, imageTag: UInt32) {
+    public func countValidation(serial: DeviceSerial, imageTag: UInt32, caller: UInt32 = 0) {
         guard countsValidations else { return }
         state.withReadLock { s in
-            if let slot = s.index.slot(serial: serial) { counters.increment(slot: slot, tag: imageTag) }
+            if let slot = s.index.slot(serial: serial), counters.increment(slot: slot, tag: imageTag), caller != 0,
+               CallerSamples.isSample(tag: imageTag) {
+                callers.record(slot: slot, caller: caller)
+            }
         }
     }
 
@@ -29,6 +32,7 @@ extension Registry {
         state.withReadLock { s in
             guard let slot = s.index.slot(serial: serial) else { return nil }
             counters.reset(slot: slot)
+            callers.reset(slot: slot)
             return slot
         }
     }

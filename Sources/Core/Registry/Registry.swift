@@ -18,6 +18,8 @@ public final class Registry: Sendable {
     /// Validations per device slot that identified the device (PASS, or FAIL as revoked/retired), for abuse detection;
     /// a replayed token (same device, same nonce) counts once (see `ValidationCounters`).
     let counters = ValidationCounters()
+    /// Sampled API keys per device, for naming them in abuse revocations.
+    public let callers = CallerSamples()
     /// Whether validations are counted (abuse detection on).
     public let countsValidations: Bool
 
@@ -80,7 +82,8 @@ public final class Registry: Sendable {
     public var retirements: [Int: Int64] { state.withReadLock { $0.retirements } }
 
     /// The full docs/ARCHITECTURE.md §1 check of one token.
-    public func validate(_ token: CameraToken) -> ValidationOutcome {
+    /// `caller`: the API key id of the request (0: anonymous), sampled for abuse attribution (`CallerSamples`).
+    public func validate(_ token: CameraToken, caller: UInt32 = 0) -> ValidationOutcome {
         state.withReadLock { s in
             guard let keys = s.keys else { return .fail(.unknownTable) }
             let opened = keys.derived.withKey(table: token.tableID, index: token.keyIndex) {
@@ -95,7 +98,11 @@ public final class Registry: Sendable {
                 let (outcome, slot) = s.index.decideLocating(nucHash: nuc, table: token.tableID)
                 if countsValidations {
                     switch outcome {
-                    case .pass, .fail(.revoked): counters.increment(slot: slot, tag: ValidationCounters.tag(nonce: token.nonce))
+                    case .pass, .fail(.revoked):
+                        let tag = ValidationCounters.tag(nonce: token.nonce)
+                        if counters.increment(slot: slot, tag: tag), caller != 0, CallerSamples.isSample(tag: tag) {
+                            callers.record(slot: slot, caller: caller)
+                        }
                     default: break
                     }
                 }
@@ -110,8 +117,8 @@ public final class Registry: Sendable {
     }
 
     /// Validates many tokens under one lock acquisition.
-    public func validate(_ tokens: [CameraToken]) -> [ValidationOutcome] {
-        tokens.map(validate)
+    public func validate(_ tokens: [CameraToken], caller: UInt32 = 0) -> [ValidationOutcome] {
+        tokens.map { validate($0, caller: caller) }
     }
 
     /// The device with exactly these serial bytes (docs/ARCHITECTURE.md §1.4).

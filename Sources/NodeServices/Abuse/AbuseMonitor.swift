@@ -24,6 +24,9 @@ package final class AbuseMonitor: Sendable {
         var version: UInt64 = 0
         var lastCounts: [String: UInt32] = [:]
         var lastGeneratedMillis: Int64 = 0
+        var lastCallers: [String: [String: UInt32]] = [:]
+        /// When the caller samples were last forgotten (they cover about one window).
+        var callersSince: Int64 = 0
     }
     private let inner: Mutex<Inner>
 
@@ -57,13 +60,25 @@ package final class AbuseMonitor: Sendable {
             let heavy = s.window.heavyHitters(limit: AbuseLedger.maxEntriesPerReport)
             let serials = registry.serials(slots: heavy.map(\.slot))
             var counts: [String: UInt32] = [:]
-            for (i, h) in heavy.enumerated() { if let serial = serials[i] { counts[serial] = h.count } }
-            if s.version == 0 || counts != s.lastCounts || nowMillis - s.lastGeneratedMillis >= Self.refreshMillis {
+            var callers: [String: [String: UInt32]] = [:]
+            if s.callersSince == 0 { s.callersSince = nowMillis }
+            if nowMillis - s.callersSince >= windowMillis {
+                registry.callers.resetAll()
+                s.callersSince = nowMillis
+            }
+            for (i, h) in heavy.enumerated() {
+                guard let serial = serials[i] else { continue }
+                counts[serial] = h.count
+                let top = registry.callers.top(slot: h.slot)
+                if !top.isEmpty { callers[serial] = Dictionary(uniqueKeysWithValues: top.map { (String($0.caller), $0.estimate) }) }
+            }
+            if s.version == 0 || counts != s.lastCounts || callers != s.lastCallers || nowMillis - s.lastGeneratedMillis >= Self.refreshMillis {
                 s.version += 1
                 s.lastCounts = counts
+                s.lastCallers = callers
                 s.lastGeneratedMillis = nowMillis
                 s.ledger.setOwn(AbuseReport(node: nodeID, incarnation: incarnation, version: s.version, generatedAtMillis: nowMillis,
-                                            appliedSeq: appliedSeq, counts: counts))
+                                            appliedSeq: appliedSeq, counts: counts, callers: callers.isEmpty ? nil : callers))
             }
         }
     }
@@ -99,6 +114,16 @@ package final class AbuseMonitor: Sendable {
         return inner.withLock { s in
             s.ledger.evaluate(nowMillis: nowMillis, isLeader: isLeader) { serial in registry.device(serial: DeviceSerial(unchecked: serial))?.revoked }
         }
+    }
+
+    /// The API keys that validated `serial` most, cluster-wide, from every report held (estimates, highest first,
+    /// at most `CallerSamples.named`).
+    package func topCallers(of serial: String) -> [(keyID: String, estimate: UInt64)] {
+        var sums: [String: UInt64] = [:]
+        inner.withLock { s in
+            for r in s.ledger.allReports { for (key, n) in r.callers?[serial] ?? [:] { sums[key, default: 0] += UInt64(n) } }
+        }
+        return sums.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(CallerSamples.named).map { (keyID: $0.key, estimate: $0.value) }
     }
 
     /// Cluster-wide totals and the reports they come from (for `GET /api/v1/abuse`).

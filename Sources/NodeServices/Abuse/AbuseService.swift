@@ -50,18 +50,21 @@ package struct AbuseService: Service {
                 metrics.abuseRevocationsWithheld.increment()
                 logger.warning("abuse revocation withheld", metadata: [
                     "device.serial": "\(serial)", "abuse.count": "\(count)", "abuse.revoke_per_day": "\(monitor.thresholds.revokePerWindow)",
-                    "abuse.withheld_because": "\(why.rawValue)", "abuse.contributors": "\(Self.describe(contributors))"])
+                    "abuse.withheld_because": "\(why.rawValue)", "abuse.contributors": "\(Self.describe(contributors))",
+                    "abuse.api_keys": "\(Self.describe(monitor.topCallers(of: serial)))"])
             case .revoke(let serial, let count, let contributors):
                 guard let devices else { continue }
                 let reason = "abuse: \(Self.grouped(count)) validations in \(Self.hours(monitor.windowHours)) h"
                 var actor = AuditActor.abuseDetector(nodeID: monitor.nodeID)
-                actor.note = "counted by \(Self.describe(contributors))"
+                let keys = monitor.topCallers(of: serial)
+                actor.note = "counted by \(Self.describe(contributors))" + (keys.isEmpty ? "" : "; API keys \(Self.describe(keys))")
                 do {
                     if let seq = try await devices.revoke(serial: DeviceSerial(unchecked: serial), reason: reason, actor: actor) {
                         metrics.abuseRevocations.increment()
                         logger.warning("device revoked for abuse", metadata: [
                             "device.serial": "\(serial)", "abuse.count": "\(count)", "abuse.revoke_per_day": "\(monitor.thresholds.revokePerWindow)",
-                            "abuse.contributors": "\(Self.describe(contributors))", "log.seq": "\(seq)"])
+                            "abuse.contributors": "\(Self.describe(contributors))", "abuse.api_keys": "\(Self.describe(keys))",
+                            "log.seq": "\(seq)"])
                     }
                 } catch {
                     logger.error("abuse revocation failed; it will be retried", metadata: ["device.serial": "\(serial)", "error": "\(error)"])
@@ -73,6 +76,12 @@ package struct AbuseService: Service {
     /// `[a1: 20, b1: 12]` -> "a1 (20), b1 (12)": the nodes whose counts made the decision, highest first.
     package static func describe(_ contributors: [AbuseLedger.Contribution]) -> String {
         contributors.map { "\($0.node) (\(grouped($0.count)))" }.joined(separator: ", ")
+    }
+
+    /// `[("4", 9600), ("7", 320)]` -> "#4 (~9,600), #7 (~320)": the API keys (by id) whose validations were sampled
+    /// most, with estimated counts; "none sampled" when no key was (anonymous validations, or too few).
+    package static func describe(_ keys: [(keyID: String, estimate: UInt64)]) -> String {
+        keys.isEmpty ? "none sampled" : keys.map { "#\($0.keyID) (~\(grouped($0.estimate)))" }.joined(separator: ", ")
     }
 
     /// 10312 -> "10,312".
