@@ -51,8 +51,11 @@ package struct StoreSnapshot: Sendable {
     package var index: DeviceIndex
     package var logPublicKey: [UInt8]?
     package var crl: StoredCRL?
+    /// The cluster's NUC digest key, sealed under the KEK (label `nuc_digest_key`); nil before key tables exist.
+    package var sealedNUCDigestKey: [UInt8]?
     package init(head: Int64, tables: [SealedKeyTable], authority: (rootPEM: String, intermediatePEM: String)?,
-                 apiKeys: [(hash: Bytes32, principal: Principal, notAfterMillis: Int64?)], index: DeviceIndex, logPublicKey: [UInt8]?, crl: StoredCRL?) {
+                 apiKeys: [(hash: Bytes32, principal: Principal, notAfterMillis: Int64?)], index: DeviceIndex, logPublicKey: [UInt8]?, crl: StoredCRL?,
+                 sealedNUCDigestKey: [UInt8]? = nil) {
         self.head = head
         self.tables = tables
         self.authority = authority
@@ -60,6 +63,7 @@ package struct StoreSnapshot: Sendable {
         self.index = index
         self.logPublicKey = logPublicKey
         self.crl = crl
+        self.sealedNUCDigestKey = sealedNUCDigestKey
     }
 }
 
