@@ -47,6 +47,32 @@ static inline void sma_hmac_sha256_finish(const sma_hmac_sha256_state *s, const 
 }
 
 /*
+ * HMAC-SHA256 of exactly 32 bytes (a NUC hash) with a precomputed key schedule: two SHA-256 compressions on
+ * pre-padded blocks (inner: 64 key bytes + 32 message bytes = 768 bits; outer: 64 + 32 digest bytes = 768 bits),
+ * without SHA256_Update/Final's buffering. Equal to sma_hmac_sha256_finish(s, msg, 32, out).
+ */
+static inline void sma_hmac_sha256_32(const sma_hmac_sha256_state *s, const uint8_t msg[32], uint8_t out[32]) {
+    SHA256_CTX c;
+    uint8_t block[64];
+    memcpy(block, msg, 32);
+    memset(block + 32, 0, 32);
+    block[32] = 0x80;
+    block[62] = 0x03;               /* (64 + 32) * 8 = 768 = 0x0300 bits, big-endian */
+    memcpy(c.h, s->inner.h, sizeof c.h);
+    SHA256_Transform(&c, block);
+    for (int i = 0; i < 8; i++) {
+        block[4 * i] = (uint8_t)(c.h[i] >> 24); block[4 * i + 1] = (uint8_t)(c.h[i] >> 16);
+        block[4 * i + 2] = (uint8_t)(c.h[i] >> 8); block[4 * i + 3] = (uint8_t)c.h[i];
+    }
+    memcpy(c.h, s->outer.h, sizeof c.h);
+    SHA256_Transform(&c, block);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(c.h[i] >> 24); out[4 * i + 1] = (uint8_t)(c.h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(c.h[i] >> 8); out[4 * i + 3] = (uint8_t)c.h[i];
+    }
+}
+
+/*
  * Birthmark key derivation for a run of key indices of one table:
  * out[k] = HKDF-SHA256(ikm = master, salt = none, info = BE32(first + k) || "Birthmark", L = 32).
  * With L = 32 the expand step is a single HMAC(PRK, info || 0x01); the PRK's

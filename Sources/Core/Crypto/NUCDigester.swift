@@ -33,8 +33,8 @@ public final class NUCDigester: @unchecked Sendable {
         var out = Bytes32()
         withUnsafeBytes(of: &input) { i in
             withUnsafeMutableBytes(of: &out) { o in
-                sma_hmac_sha256_finish(schedule, i.baseAddress!.assumingMemoryBound(to: UInt8.self), 32,
-                                       o.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                sma_hmac_sha256_32(schedule, i.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                   o.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
         return NUCDigest(out)
