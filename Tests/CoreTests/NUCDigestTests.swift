@@ -1,4 +1,4 @@
-import Core
+@testable import Core
 import Crypto
 import Foundation
 import SwiftASN1
@@ -61,5 +61,38 @@ import Testing
         let text = String(decoding: change.encodedPayload(), as: UTF8.self)
         #expect(text.contains(#""nucDigest":"\#(testNUCDigester.digest(nuc).hex)""#))
         #expect(!text.contains(nuc.hex) && !text.contains("nucHash"))
+    }
+}
+
+/// The AES-NI/PCLMULQDQ open of camera tokens answers exactly as OpenSSL's EVP open and swift-crypto.
+@Suite struct TokenCipherFastPathTests {
+    @Test func fastOpenEqualsEVPOnRandomTokensAndEveryFlippedBit() throws {
+        for round in 0..<300 {
+            var key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+            let nuc = NUCHash(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })!
+            let box = try AES.GCM.seal(nuc.bytes, using: SymmetricKey(data: key))
+            let token = CameraToken(ciphertext: Bytes32(box.ciphertext)!, authTag: Bytes16(box.tag)!, nonce: Bytes12(Array(box.nonce))!,
+                                    tableID: 0, keyIndex: 0)
+            key.withUnsafeBytes { k in
+                #expect(TokenCipher.open(token, key: k.baseAddress!) == .opened(nuc))
+                #expect(TokenCipher.openWithEVP(token, key: k.baseAddress!) == .opened(nuc))
+            }
+            // Every bit of tag, ciphertext and nonce on a few rounds; one random bit on the others.
+            let flips = round < 3 ? Array(0..<(8 * (16 + 32 + 12))) : [Int.random(in: 0..<(8 * 60))]
+            for bit in flips {
+                var t = token
+                var raw = t.authTag.bytes + t.ciphertext.bytes + t.nonce.bytes
+                raw[bit / 8] ^= UInt8(1 << (bit % 8))
+                t.authTag = Bytes16(raw[0..<16])!
+                t.ciphertext = Bytes32(raw[16..<48])!
+                t.nonce = Bytes12(raw[48..<60])!
+                key.withUnsafeBytes { k in
+                    #expect(TokenCipher.open(t, key: k.baseAddress!) == .authenticationFailed)
+                    #expect(TokenCipher.openWithEVP(t, key: k.baseAddress!) == .authenticationFailed)
+                }
+            }
+            key[Int.random(in: 0..<32)] ^= 0x01
+            key.withUnsafeBytes { k in #expect(TokenCipher.open(token, key: k.baseAddress!) == .authenticationFailed) }
+        }
     }
 }
