@@ -136,13 +136,9 @@ static inline int sma_gcm_open32(const uint8_t key[32], const uint8_t nonce[12],
 #define SMA_GCM_TARGET __attribute__((target("aes,pclmul,ssse3,sse4.1")))
 
 static inline int sma_gcm_fast_available(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3")
-            && __builtin_cpu_supports("sse4.1");
-    }
-    return cached;
+    __builtin_cpu_init();   /* idempotent; the checks read the runtime's CPU model, no state of ours */
+    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("ssse3")
+        && __builtin_cpu_supports("sse4.1");
 }
 
 SMA_GCM_TARGET static inline __m128i sma_aes256_assist1(__m128i t1, __m128i t2) {
