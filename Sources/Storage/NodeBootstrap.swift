@@ -17,6 +17,7 @@ package enum NodeBootstrap {
     package static func initialize(_ c: PostgresConnection, kek: KeyEncryptionKey, tables: Int, manufacturer: String, force: Bool,
                            crlValidity: Duration = .seconds(86_400), logger: Logger, progress: (String) -> Void) throws -> Summary {
         _ = try Migrator.migrate(c, migrations: Schema.migrations, logger: logger)
+        try NUCDigestMigration.run(c, kek: kek, logger: logger, progress: progress)
         return try c.transaction { c in
             // Serialize concurrent inits against the same database.
             try c.query("SELECT pg_advisory_xact_lock(7261001)")
@@ -41,6 +42,10 @@ package enum NodeBootstrap {
                 master.withUnsafeMutableBytes { TokenCipher.cleanse($0.baseAddress!, count: $0.count) }
                 if (id + 1) % 500 == 0 || id + 1 == tables { progress("  key tables: \(id + 1)/\(tables)") }
             }
+            // The cluster's NUC digest key (docs/ARCHITECTURE.md §3.2): travels with the key tables, sealed under the KEK.
+            var digestKey = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+            let sealedDigestKey = kek.seal(digestKey, label: NUCDigester.keyLabel)
+            digestKey.withUnsafeMutableBytes { TokenCipher.cleanse($0.baseAddress!, count: $0.count) }
             progress("creating the certificate authority (root + intermediate, P-256)")
             let ca = try CertificateAuthority.generate(manufacturer: manufacturer, now: Date())
             let signer = LogSigner.generate()
@@ -53,7 +58,7 @@ package enum NodeBootstrap {
             try Store.setMeta(c, Store.MetaKey.manufacturer, Array(manufacturer.utf8))
             progress("writing the first registration-log entries (signed)")
             let entries = try Store.append(c, [
-                .keyTablesCreated(.init(tables: sealedTables)),
+                .keyTablesCreated(.init(tables: sealedTables, sealedNUCDigestKey: sealedDigestKey)),
                 .authorityInstalled(.init(rootPEM: try ca.authority.root.serializeAsPEM().pemString,
                                           intermediatePEM: try ca.authority.intermediate.serializeAsPEM().pemString)),
             ], signer: signer, fence: nil, audit: .command(force ? "sma-node init --force" : "sma-node init"))

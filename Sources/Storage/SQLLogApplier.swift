@@ -21,25 +21,49 @@ final class SQLLogApplier: LogApplier {
     }
 
     /// Writes what is still buffered (provisioned devices).
+    ///
+    /// A duplicate serial or NUC digest is found without a unique violation (`ON CONFLICT DO NOTHING`, then a count),
+    /// so PostgreSQL never logs a `DETAIL: Key (...)=(...)` line with a device's value; the caller's transaction is
+    /// then rolled back by the thrown conflict (docs/ARCHITECTURE.md §3.2).
     func finish() throws {
         guard !devices.isEmpty else { return }
         let run = devices
         devices.removeAll(keepingCapacity: true)
-        try c.query("""
-            INSERT INTO devices (serial, nuc_hash, family, t0, t1, t2, certificate_pem, public_key_pem, provisioned_at, seq)
-            SELECT s, n, f, a, b, t, cert, pk, to_timestamp(ms / 1000.0), q
-            FROM unnest(\(run.map(\.device.serial)), \(run.map(\.device.nucHash.bytes)), \(run.map(\.device.family)),
-                        \(run.map { $0.device.tableIDs[0] }), \(run.map { $0.device.tableIDs[1] }), \(run.map { $0.device.tableIDs[2] }),
-                        \(run.map(\.device.certificatePEM)), \(run.map(\.device.publicKeyPEM)),
-                        \(run.map(\.entry.timestampMillis)), \(run.map(\.entry.seq)))
-                 AS x(s, n, f, a, b, t, cert, pk, ms, q)
-            """)
+        let serials = run.map(\.device.serial)
+        let inserted = try c.query("""
+            WITH ins AS (
+                INSERT INTO devices (serial, nuc_digest, family, t0, t1, t2, certificate_pem, public_key_pem, provisioned_at, seq)
+                SELECT s, n, f, a, b, t, cert, pk, to_timestamp(ms / 1000.0), q
+                FROM unnest(\(serials), \(run.map(\.device.nucDigest.bytes)), \(run.map(\.device.family)),
+                            \(run.map { $0.device.tableIDs[0] }), \(run.map { $0.device.tableIDs[1] }), \(run.map { $0.device.tableIDs[2] }),
+                            \(run.map(\.device.certificatePEM)), \(run.map(\.device.publicKeyPEM)),
+                            \(run.map(\.entry.timestampMillis)), \(run.map(\.entry.seq)))
+                     AS x(s, n, f, a, b, t, cert, pk, ms, q)
+                ON CONFLICT DO NOTHING
+                RETURNING 1)
+            SELECT count(*) FROM ins
+            """).first!.decode(0, as: Int.self)
+        guard inserted == run.count else {
+            let serialTaken = try c.query("SELECT count(*) FROM devices WHERE serial = ANY(\(serials)) AND seq <> ALL(\(run.map(\.entry.seq)))")
+                .first!.decode(0, as: Int.self) > 0
+                || Set(serials.map { DeviceSerial(unchecked: $0) }).count < serials.count
+            throw serialTaken
+                ? NodeError(.conflict, "a device with this serial is already provisioned", field: "device_serial")
+                : NodeError(.conflict, "a device with this NUC hash is already provisioned", field: "nuc_hash")
+        }
     }
 
     private func timestamp(_ e: LogEntry) -> PostgresTimestamp { PostgresTimestamp(microsecondsSince1970: e.timestampMillis * 1000) }
 
     func apply(_ change: LogChange.KeyTablesCreated, at e: LogEntry) throws {
         try finish()
+        if let sealed = change.sealedNUCDigestKey {
+            try Store.setMeta(c, Store.MetaKey.nucDigestKey, sealed)
+        } else if try Store.meta(c, Store.MetaKey.nucDigestKey) == nil {
+            // A log from before NUC digests (its entries hold raw NUC hashes): never stored here. The write region's
+            // database is rewritten at its next start (NUCDigestMigration); this database then refills from it.
+            throw LogError(.malformedPayload, seq: e.seq, "key tables without a NUC digest key: a log generation before NUC digests")
+        }
         try c.query("""
             INSERT INTO key_tables (table_id, sealed_master_key, seq)
             SELECT id, k, \(e.seq) FROM unnest(\(change.tables.map(\.id)), \(change.tables.map(\.sealedMasterKey))) AS x(id, k)

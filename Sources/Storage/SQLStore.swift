@@ -71,7 +71,7 @@ package final class SQLStore: NodeStore {
         } catch let e as PostgresError where e.isUniqueViolation {
             switch e.constraint {
             case "devices_pkey": throw NodeError(.conflict, "a device with this serial is already provisioned", field: "device_serial")
-            case "devices_nuc_hash_key": throw NodeError(.conflict, "a device with this NUC hash is already provisioned", field: "nuc_hash")
+            case "devices_nuc_digest_key": throw NodeError(.conflict, "a device with this NUC hash is already provisioned", field: "nuc_hash")
             default: throw NodeError(.conflict, "the change conflicts with existing data")
             }
         } catch let e as Store.AuditFailure {
@@ -138,6 +138,7 @@ package final class SQLStore: NodeStore {
                 logger.notice("empty database prepared as a replica; the log will be pulled from peers")
             }
             try Store.checkKEK(c, kek)
+            try NUCDigestMigration.run(c, kek: kek, logger: logger) { logger.notice("\($0)") }
             if try c.query("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").first?.decode(0, as: Bool.self) == true {
                 logger.warning("connected to PostgreSQL as a superuser; give the node a role that owns only its database (cluster/up creates sma_node)")
             }

@@ -135,5 +135,15 @@ package enum Schema {
                 seq        bigint NOT NULL
             );
             """),
+        Migration(version: 6, name: "NUC digests instead of NUC hashes", sql: """
+            -- Devices keep HMAC-SHA256(cluster NUC digest key, NUC hash), never the hash (docs/ARCHITECTURE.md §3.2).
+            -- Rows written before this version are converted, and nuc_hash dropped, by NUCDigestMigration right after
+            -- (it needs the KEK). A duplicate is found with ON CONFLICT DO NOTHING, never by a unique violation whose
+            -- DETAIL would put the value in PostgreSQL's log.
+            ALTER TABLE devices ADD COLUMN nuc_digest bytea;
+            ALTER TABLE devices ALTER COLUMN nuc_hash DROP NOT NULL;
+            ALTER TABLE devices DROP CONSTRAINT devices_nuc_hash_key;
+            ALTER TABLE devices ADD CONSTRAINT devices_nuc_digest_key UNIQUE (nuc_digest);
+            """),
     ]
 }

@@ -36,10 +36,10 @@ extension Store {
             var index = DeviceIndex()
             index.reserveCapacity(count)
             var loaded = 0
-            try c.forEachRow("SELECT serial, nuc_hash, t0, t1, t2, revoked FROM devices") { row in
+            try c.forEachRow("SELECT serial, nuc_digest, t0, t1, t2, revoked FROM devices") { row in
                 let device = RegisteredDevice(
                     serial: try row.decode(0, as: String.self),
-                    nucHash: NUCHash(bytes: try row.decode(1, as: [UInt8].self))!,
+                    nucDigest: NUCDigest(bytes: try row.decode(1, as: [UInt8].self))!,
                     tableIDs: [try row.decode(2, as: Int.self), try row.decode(3, as: Int.self), try row.decode(4, as: Int.self)],
                     revoked: try row.decode(5, as: Bool.self))
                 try index.insert(device)
@@ -48,7 +48,8 @@ extension Store {
             }
             return StoreSnapshot(head: head, tables: tables, authority: authority, apiKeys: keys, index: index,
                             logPublicKey: try meta(c, MetaKey.logPublicKey), crl: try crl(c),
-                            revokedNodes: Set(try c.query("SELECT node_id FROM revoked_nodes").map { try $0.decode(0, as: String.self) }))
+                            revokedNodes: Set(try c.query("SELECT node_id FROM revoked_nodes").map { try $0.decode(0, as: String.self) }),
+                            sealedNUCDigestKey: try meta(c, MetaKey.nucDigestKey))
         }
     }
 

@@ -38,6 +38,8 @@ package enum Store {
         package static let kekCheck = "kek_check"
         package static let logPublicKey = "log_public_key"
         package static let manufacturer = "manufacturer"
+        /// The cluster's NUC digest key, sealed under the KEK (label `nuc_digest_key`), as the log carried it.
+        package static let nucDigestKey = "nuc_digest_key"
     }
 
     package enum SecretName {

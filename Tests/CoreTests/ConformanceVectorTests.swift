@@ -44,6 +44,7 @@ import Testing
     @Test func everyVectorPassesForItsRegisteredDevice() throws {
         let registry = Registry()
         registry.installKeyTables(KeyTables(masterKeys: Vectors.masterKeys()))
+        registry.installNUCDigestKey(testNUCDigestKey)
         for (i, v) in Vectors.shared.tokens.enumerated() {
             let others = [(v.table_id + 1) % 2500, (v.table_id + 2) % 2500]
             try registry.insert(RegisteredDevice(serial: "CAM-\(i)", nucHash: NUCHash(hex: v.nuc_hash)!, tableIDs: [v.table_id] + others))
@@ -56,6 +57,7 @@ import Testing
     @Test func everyTamperedVectorFails() throws {
         let registry = Registry()
         registry.installKeyTables(KeyTables(masterKeys: Vectors.masterKeys()))
+        registry.installNUCDigestKey(testNUCDigestKey)
         let v0 = Vectors.shared.tokens[0]
         try registry.insert(RegisteredDevice(serial: "CAM-0", nucHash: NUCHash(hex: v0.nuc_hash)!, tableIDs: [v0.table_id, 1, 2]))
         for t in Vectors.shared.tampered_from_tokens_0 {
@@ -69,6 +71,7 @@ import Testing
         let masters = Vectors.masterKeys(tableCount: 10)
         let registry = Registry()
         registry.installKeyTables(KeyTables(masterKeys: masters))
+        registry.installNUCDigestKey(testNUCDigestKey)
         let nuc = NUCHash(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })!
         try registry.insert(RegisteredDevice(serial: "CAM", nucHash: nuc, tableIDs: [7, 8, 9]))
         let token = TestCamera.token(nuc: nuc, master: masters[8], table: 8, keyIndex: 777)

@@ -8,6 +8,7 @@ import Testing
     func registry() throws -> Registry {
         let r = Registry()
         r.installKeyTables(KeyTables(masterKeys: masters))
+        r.installNUCDigestKey(testNUCDigestKey)
         try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc, tableIDs: [3, 4, 5]))
         return r
     }
@@ -63,6 +64,7 @@ import Testing
         let clock = ManualClock(1_000_000)
         let r = Registry(nowMillis: { clock.now })
         r.installKeyTables(KeyTables(masterKeys: masters))
+        r.installNUCDigestKey(testNUCDigestKey)
         try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc, tableIDs: [3, 4, 5]))
         let token = TestCamera.token(nuc: nuc, master: masters[4], table: 4, keyIndex: 10)
         r.setRetirement(table: 4, effectiveMillis: 1_060_000)

@@ -79,8 +79,9 @@ import Testing
         let der = try PEMDocument(pemString: Self.certificatePEM).derBytes
         let changes: [LogChange] = [
             .keyTablesCreated(.init(tables: [.init(id: 0, sealedMasterKey: [0x00, 0xff])])),
+            .keyTablesCreated(.init(tables: [.init(id: 1, sealedMasterKey: [0x01])], sealedNUCDigestKey: [0xaa, 0xbb])),
             .authorityInstalled(.init(rootPEM: Self.certificatePEM, intermediatePEM: Self.certificatePEM)),
-            .deviceProvisioned(.init(serial: "S", family: "F", nucHash: NUCHash(hex: String(repeating: "a", count: 64))!,
+            .deviceProvisioned(.init(serial: "S", family: "F", nucDigest: NUCDigest(hex: String(repeating: "a", count: 64))!,
                                      tableIDs: KeyTableTriple([1, 2, 3])!, certificateDER: der, publicKeyPEM: "P")),
             .deviceRevoked(.init(serial: "S", reason: "r")),
             .deviceReinstated(.init(serial: "S")),
@@ -102,7 +103,7 @@ import Testing
     @Test func payloadBytesAreUnchangedByTheCheckedTypes() throws {
         let pem = Self.certificatePEM.replacingOccurrences(of: "\n", with: "\\n")
         let nuc = String(repeating: "a1", count: 32)
-        let payload = #"{"certificatePEM":"\#(pem)","family":"F","nucHash":"\#(nuc)","publicKeyPEM":"P","serial":"S","tableIDs":[4,9,2]}"#
+        let payload = #"{"certificatePEM":"\#(pem)","family":"F","nucDigest":"\#(nuc)","publicKeyPEM":"P","serial":"S","tableIDs":[4,9,2]}"#
         let entry = LogEntry(seq: 1, previousHash: LogEntry.genesisHash, epoch: 1, timestampMillis: 0, kind: .deviceProvisioned,
                              payload: Array(payload.utf8))
         let change = try entry.change()
@@ -117,7 +118,7 @@ import Testing
         let pem = Self.certificatePEM.replacingOccurrences(of: "\n", with: "\\n")
         let good = String(repeating: "a1", count: 32)
         func device(nuc: String = good, tables: String = "[4,9,2]", cert: String = pem) -> LogEntry {
-            let payload = #"{"certificatePEM":"\#(cert)","family":"F","nucHash":"\#(nuc)","publicKeyPEM":"P","serial":"S","tableIDs":\#(tables)}"#
+            let payload = #"{"certificatePEM":"\#(cert)","family":"F","nucDigest":"\#(nuc)","publicKeyPEM":"P","serial":"S","tableIDs":\#(tables)}"#
             return LogEntry(seq: 9, previousHash: LogEntry.genesisHash, epoch: 1, timestampMillis: 0, kind: .deviceProvisioned,
                             payload: Array(payload.utf8))
         }

@@ -9,6 +9,7 @@ import Testing
     @Test func validationsThatIdentifyADeviceAreCountedPerDevice() throws {
         let r = Registry()
         r.installKeyTables(KeyTables(masterKeys: masters))
+        r.installNUCDigestKey(testNUCDigestKey)
         try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
         try r.insert(RegisteredDevice(serial: "CAM-2", nucHash: nuc(2), tableIDs: [6, 7, 8]))
         // Three images (each token has its own random nonce).
@@ -37,6 +38,7 @@ import Testing
     @Test func countingCanBeTurnedOff() throws {
         let r = Registry(countValidations: false)
         r.installKeyTables(KeyTables(masterKeys: masters))
+        r.installNUCDigestKey(testNUCDigestKey)
         try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
         #expect(r.validate(TestCamera.token(nuc: nuc(1), master: masters[3], table: 3, keyIndex: 1)) == .pass)
         #expect(r.drainValidationCounts().isEmpty)
@@ -91,6 +93,7 @@ import Testing
     @Test func aReplayedTokenCountsOnce() throws {
         let r = Registry()
         r.installKeyTables(KeyTables(masterKeys: masters))
+        r.installNUCDigestKey(testNUCDigestKey)
         try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
         let token = TestCamera.token(nuc: nuc(1), master: masters[3], table: 3, keyIndex: 1)
         // 10 x 1,000 submissions of the same token: every one PASSes, one is counted.

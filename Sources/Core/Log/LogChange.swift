@@ -25,7 +25,9 @@ public enum LogChange: Sendable, Equatable {
     case crlIssued(CRLIssued)
     case nodeRevoked(NodeRevoked)
 
-    /// Key tables came into being. Master keys travel sealed under the cluster KEK, never in clear.
+    /// Key tables came into being. Master keys travel sealed under the cluster KEK, never in clear; so does the
+    /// cluster's NUC digest key (`sealedNUCDigestKey`, label `nuc_digest_key`; absent only in logs from before NUC
+    /// digests, docs/ARCHITECTURE.md §3.2).
     public struct KeyTablesCreated: Codable, Sendable, Equatable {
         public struct Table: Codable, Sendable, Equatable {
             public var id: Int
@@ -50,7 +52,29 @@ public enum LogChange: Sendable, Equatable {
             }
         }
         public var tables: [Table]
-        public init(tables: [Table]) { self.tables = tables }
+        /// `KeyEncryptionKey.seal(digestKey, label: "nuc_digest_key")` (hex on the wire).
+        public var sealedNUCDigestKey: [UInt8]?
+        public init(tables: [Table], sealedNUCDigestKey: [UInt8]? = nil) {
+            self.tables = tables
+            self.sealedNUCDigestKey = sealedNUCDigestKey
+        }
+
+        private enum CodingKeys: String, CodingKey { case tables, sealedNUCDigestKey }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            tables = try c.decode([Table].self, forKey: .tables)
+            if let hex = try c.decodeIfPresent(String.self, forKey: .sealedNUCDigestKey) {
+                guard let sealed = Hex.decode(hex), !sealed.isEmpty else {
+                    throw DecodingError.dataCorruptedError(forKey: .sealedNUCDigestKey, in: c, debugDescription: "sealed NUC digest key is not hex")
+                }
+                sealedNUCDigestKey = sealed
+            }
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(tables, forKey: .tables)
+            try c.encodeIfPresent(sealedNUCDigestKey.map { Hex.encode($0) }, forKey: .sealedNUCDigestKey)
+        }
     }
 
     /// The CA certificates every node verifies device certificates against (private keys stay with the leader).
@@ -72,20 +96,22 @@ public enum LogChange: Sendable, Equatable {
         }
     }
 
-    /// A camera was provisioned. Contains no secret: the device's private key is never stored.
+    /// A camera was provisioned. Contains no secret: the device's private key is never stored, and its NUC hash only
+    /// as `nucDigest` (wire key `nucDigest`). Entries from before NUC digests carried `nucHash`: they decode only in
+    /// the migration that rewrites them (docs/ARCHITECTURE.md §3.2) and are refused as malformed everywhere else.
     public struct DeviceProvisioned: Codable, Sendable, Equatable {
         public var serial: String
         public var family: String
-        public var nucHash: NUCHash
+        public var nucDigest: NUCDigest
         public var tableIDs: KeyTableTriple
         /// The device certificate, DER (PEM on the wire).
         public var certificateDER: [UInt8]
         public var publicKeyPEM: String
 
-        public init(serial: String, family: String, nucHash: NUCHash, tableIDs: KeyTableTriple, certificateDER: [UInt8], publicKeyPEM: String) {
+        public init(serial: String, family: String, nucDigest: NUCDigest, tableIDs: KeyTableTriple, certificateDER: [UInt8], publicKeyPEM: String) {
             self.serial = serial
             self.family = family
-            self.nucHash = nucHash
+            self.nucDigest = nucDigest
             self.tableIDs = tableIDs
             self.certificateDER = certificateDER
             self.publicKeyPEM = publicKeyPEM
@@ -94,15 +120,15 @@ public enum LogChange: Sendable, Equatable {
         /// The certificate as PEM (what the provisioning file, the database and the device routes carry).
         public var certificatePEM: String { PEMDocument(type: "CERTIFICATE", derBytes: certificateDER).pemString }
 
-        private enum CodingKeys: String, CodingKey { case serial, family, nucHash, tableIDs, certificatePEM, publicKeyPEM }
+        private enum CodingKeys: String, CodingKey { case serial, family, nucDigest, tableIDs, certificatePEM, publicKeyPEM }
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             serial = try c.decode(String.self, forKey: .serial)
             family = try c.decode(String.self, forKey: .family)
-            guard let nuc = NUCHash(hex: try c.decode(String.self, forKey: .nucHash)) else {
-                throw DecodingError.dataCorruptedError(forKey: .nucHash, in: c, debugDescription: "NUC hash is not 64 hex digits")
+            guard let digest = NUCDigest(hex: try c.decode(String.self, forKey: .nucDigest)) else {
+                throw DecodingError.dataCorruptedError(forKey: .nucDigest, in: c, debugDescription: "NUC digest is not 64 hex digits")
             }
-            nucHash = nuc
+            nucDigest = digest
             guard let tables = KeyTableTriple(try c.decode([Int].self, forKey: .tableIDs)) else {
                 throw DecodingError.dataCorruptedError(forKey: .tableIDs, in: c, debugDescription: "not three distinct key table ids")
             }
@@ -118,7 +144,7 @@ public enum LogChange: Sendable, Equatable {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(serial, forKey: .serial)
             try c.encode(family, forKey: .family)
-            try c.encode(nucHash.hex, forKey: .nucHash)
+            try c.encode(nucDigest.hex, forKey: .nucDigest)
             try c.encode(Array(tableIDs), forKey: .tableIDs)
             try c.encode(certificatePEM, forKey: .certificatePEM)
             try c.encode(publicKeyPEM, forKey: .publicKeyPEM)

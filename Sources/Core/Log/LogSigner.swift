@@ -20,6 +20,13 @@ public struct LogSigner: Sendable {
         return entry
     }
 
+    /// Signs `entry` as it is (seq, previous hash, epoch, time, kind and payload): for a log rewritten in place.
+    public func sign(_ entry: LogEntry) -> LogEntry {
+        var entry = entry
+        entry.signature = Array(try! key.signature(for: entry.signedBytes))
+        return entry
+    }
+
     /// Signs consecutive changes starting at `firstSeq`, each chained to the one before.
     public func signChain(_ changes: [LogChange], firstSeq: Int64, previousHash: [UInt8], epoch: Int64, timestampMillis: Int64) -> [LogEntry] {
         var prev = previousHash

@@ -1,8 +1,8 @@
 extension DeviceIndex {
     /// `decide`, plus the device's slot (its position in insertion order; -1 for an unknown device).
     @inline(__always)
-    public func decideLocating(nucHash: NUCHash, table: Int) -> (outcome: ValidationOutcome, slot: Int) {
-        guard let slot = byNUC[nucHash] else { return (.fail(.unknownDevice), -1) }
+    public func decideLocating(nucDigest: NUCDigest, table: Int) -> (outcome: ValidationOutcome, slot: Int) {
+        guard let slot = byNUC[nucDigest] else { return (.fail(.unknownDevice), -1) }
         let e = entries[Int(slot)]
         guard e.holdsTable(table) else { return (.fail(.tableNotAssigned), Int(slot)) }
         guard !e.revoked else { return (.fail(.revoked), Int(slot)) }

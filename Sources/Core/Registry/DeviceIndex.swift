@@ -1,5 +1,5 @@
 public import SMAErrors
-/// The in-memory device index: NUC hash -> device and serial -> device.
+/// The in-memory device index: NUC digest -> device and serial -> device (the raw NUC hash is never held).
 ///
 /// Serials are keyed by `DeviceSerial`, byte-wise, as PostgreSQL compares them: two canonically equivalent
 /// spellings (`CAF\u{C9}`, `CAFE\u{301}`) are two devices here exactly as they are two rows there.
@@ -8,7 +8,7 @@ public import SMAErrors
 public struct DeviceIndex: Sendable {
     @usableFromInline
     struct Entry: Sendable {
-        var nucHash: NUCHash
+        var nucDigest: NUCDigest
         var serial: String
         var t0: UInt16, t1: UInt16, t2: UInt16
         var revoked: Bool
@@ -20,7 +20,7 @@ public struct DeviceIndex: Sendable {
     }
 
     @usableFromInline var entries: [Entry] = []
-    @usableFromInline var byNUC: [NUCHash: Int32] = [:]
+    @usableFromInline var byNUC: [NUCDigest: Int32] = [:]
     @usableFromInline var bySerial: [DeviceSerial: Int32] = [:]
     /// Devices currently revoked.
     public private(set) var revokedCount = 0
@@ -71,11 +71,11 @@ public struct DeviceIndex: Sendable {
               t.allSatisfy({ (0...Int(UInt16.max)).contains($0) }) else { throw InsertConflict(.invalidTables) }
         let serial = DeviceSerial(unchecked: device.serial)
         guard bySerial[serial] == nil else { throw InsertConflict(.duplicateSerial) }
-        guard byNUC[device.nucHash] == nil else { throw InsertConflict(.duplicateNUCHash) }
+        guard byNUC[device.nucDigest] == nil else { throw InsertConflict(.duplicateNUCHash) }
         let slot = Int32(entries.count)
-        entries.append(Entry(nucHash: device.nucHash, serial: device.serial,
+        entries.append(Entry(nucDigest: device.nucDigest, serial: device.serial,
                              t0: UInt16(t[0]), t1: UInt16(t[1]), t2: UInt16(t[2]), revoked: device.revoked))
-        byNUC[device.nucHash] = slot
+        byNUC[device.nucDigest] = slot
         bySerial[serial] = slot
         if device.revoked { revokedCount += 1 }
     }
@@ -97,21 +97,21 @@ public struct DeviceIndex: Sendable {
         bySerial[serial].map { device(at: Int($0)) }
     }
 
-    /// The device with this NUC hash.
-    public func device(nucHash: NUCHash) -> RegisteredDevice? {
-        byNUC[nucHash].map { device(at: Int($0)) }
+    /// The device with this NUC digest.
+    public func device(nucDigest: NUCDigest) -> RegisteredDevice? {
+        byNUC[nucDigest].map { device(at: Int($0)) }
     }
 
     private func device(at i: Int) -> RegisteredDevice {
         let e = entries[i]
-        return RegisteredDevice(serial: e.serial, nucHash: e.nucHash,
+        return RegisteredDevice(serial: e.serial, nucDigest: e.nucDigest,
                                 tableIDs: [Int(e.t0), Int(e.t1), Int(e.t2)], revoked: e.revoked)
     }
 
-    /// The validation decision for a decrypted NUC hash presented under `table` (no allocation).
+    /// The validation decision for the digest of a decrypted NUC hash presented under `table` (no allocation).
     @inline(__always)
-    public func decide(nucHash: NUCHash, table: Int) -> ValidationOutcome {
-        guard let slot = byNUC[nucHash] else { return .fail(.unknownDevice) }
+    public func decide(nucDigest: NUCDigest, table: Int) -> ValidationOutcome {
+        guard let slot = byNUC[nucDigest] else { return .fail(.unknownDevice) }
         let e = entries[Int(slot)]
         guard e.holdsTable(table) else { return .fail(.tableNotAssigned) }
         guard !e.revoked else { return .fail(.revoked) }

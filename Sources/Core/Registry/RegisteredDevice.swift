@@ -4,14 +4,15 @@
 /// holds 1,000,000 devices well under the memory budget.
 public struct RegisteredDevice: Sendable, Equatable {
     public var serial: String
-    public var nucHash: NUCHash
+    /// HMAC-SHA256 of the NUC hash under the cluster digest key (docs/ARCHITECTURE.md §3.2).
+    public var nucDigest: NUCDigest
     /// The device's key tables (docs/ARCHITECTURE.md §1: 3 distinct table ids).
     public var tableIDs: [Int]
     public var revoked: Bool
 
-    public init(serial: String, nucHash: NUCHash, tableIDs: [Int], revoked: Bool = false) {
+    public init(serial: String, nucDigest: NUCDigest, tableIDs: [Int], revoked: Bool = false) {
         self.serial = serial
-        self.nucHash = nucHash
+        self.nucDigest = nucDigest
         self.tableIDs = tableIDs
         self.revoked = revoked
     }

@@ -5,6 +5,8 @@
 public final class Registry: Sendable {
     struct State: Sendable {
         var keys: KeyTables?
+        /// HMAC of NUC hashes under the cluster digest key: the index holds digests, never hashes.
+        var digester: NUCDigester?
         var index = DeviceIndex()
         /// Retired or retiring tables: table id -> the time (ms since 1970) from which its tokens FAIL.
         var retirements: [Int: Int64] = [:]
@@ -34,6 +36,17 @@ public final class Registry: Sendable {
     /// Installs (or replaces) the key tables.
     public func installKeyTables(_ tables: KeyTables) {
         state.withWriteLock { $0.keys = tables }
+    }
+
+    /// Installs the cluster's NUC digest key (docs/ARCHITECTURE.md §3.2); validation needs it.
+    public func installNUCDigestKey(_ key: Bytes32) {
+        let digester = NUCDigester(key: key)
+        state.withWriteLock { $0.digester = digester }
+    }
+
+    /// The digest of `nuc` under the cluster key, or nil before the key is installed.
+    public func nucDigest(_ nuc: NUCHash) -> NUCDigest? {
+        state.withReadLock { $0.digester?.digest(nuc) }
     }
 
     /// Replaces the whole device index (start-up load).
@@ -85,7 +98,7 @@ public final class Registry: Sendable {
     /// `caller`: the API key id of the request (0: anonymous), sampled for abuse attribution (`CallerSamples`).
     public func validate(_ token: CameraToken, caller: UInt32 = 0) -> ValidationOutcome {
         state.withReadLock { s in
-            guard let keys = s.keys else { return .fail(.unknownTable) }
+            guard let keys = s.keys, let digester = s.digester else { return .fail(.unknownTable) }
             let opened = keys.derived.withKey(table: token.tableID, index: token.keyIndex) {
                 TokenCipher.open(token, key: $0)
             }
@@ -95,7 +108,8 @@ public final class Registry: Sendable {
             case .authenticationFailed?:
                 return .fail(.authenticationFailed)
             case .opened(let nuc)?:
-                let (outcome, slot) = s.index.decideLocating(nucHash: nuc, table: token.tableID)
+                // The opened hash lives only here: the index is keyed by its digest.
+                let (outcome, slot) = s.index.decideLocating(nucDigest: digester.digest(nuc), table: token.tableID)
                 if countsValidations {
                     switch outcome {
                     case .pass, .fail(.revoked):
@@ -126,8 +140,8 @@ public final class Registry: Sendable {
         state.withReadLock { $0.index.device(serial: serial) }
     }
 
-    public func device(nucHash: NUCHash) -> RegisteredDevice? {
-        state.withReadLock { $0.index.device(nucHash: nucHash) }
+    public func device(nucDigest: NUCDigest) -> RegisteredDevice? {
+        state.withReadLock { $0.index.device(nucDigest: nucDigest) }
     }
 
     /// The master key of `table` (for a provisioning file), or nil.

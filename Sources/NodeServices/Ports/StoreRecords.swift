@@ -53,9 +53,11 @@ package struct StoreSnapshot: Sendable {
     package var crl: StoredCRL?
     /// Ids of revoked nodes.
     package var revokedNodes: Set<String>
+    /// The cluster's NUC digest key, sealed under the KEK (label `nuc_digest_key`); nil before key tables exist.
+    package var sealedNUCDigestKey: [UInt8]?
     package init(head: Int64, tables: [SealedKeyTable], authority: (rootPEM: String, intermediatePEM: String)?,
                  apiKeys: [(hash: Bytes32, principal: Principal, notAfterMillis: Int64?)], index: DeviceIndex, logPublicKey: [UInt8]?, crl: StoredCRL?,
-                 revokedNodes: Set<String> = []) {
+                 revokedNodes: Set<String> = [], sealedNUCDigestKey: [UInt8]? = nil) {
         self.revokedNodes = revokedNodes
         self.head = head
         self.tables = tables
@@ -64,6 +66,7 @@ package struct StoreSnapshot: Sendable {
         self.index = index
         self.logPublicKey = logPublicKey
         self.crl = crl
+        self.sealedNUCDigestKey = sealedNUCDigestKey
     }
 }
 

@@ -99,6 +99,7 @@ package final class NodeState: Sendable {
             installKeyTables(keys)
         }
         for t in snapshot.tables { registry.setRetirement(table: t.id, effectiveMillis: t.retiredMillis) }
+        if let sealed = snapshot.sealedNUCDigestKey { try installNUCDigestKey(sealed) }
         if let c = snapshot.crl {
             currentCRL.withLock { $0 = CRLDocument(number: c.number, thisUpdateMillis: c.thisUpdateMillis, nextUpdateMillis: c.nextUpdateMillis, der: c.der) }
         }
@@ -124,6 +125,14 @@ package final class NodeState: Sendable {
     package static func dense(_ keys: [Int: Bytes32]) -> [Bytes32] {
         let count = (keys.keys.max() ?? -1) + 1
         return (0..<count).map { keys[$0] ?? Bytes32() }
+    }
+
+    /// Unseals the cluster's NUC digest key and gives it to the registry (validation digests every opened NUC hash).
+    private func installNUCDigestKey(_ sealed: [UInt8]) throws {
+        guard let key = Bytes32(try kek.open(sealed, label: NUCDigester.keyLabel)) else {
+            throw NodeError(.internal, "the sealed NUC digest key does not hold 32 bytes")
+        }
+        registry.installNUCDigestKey(key)
     }
 
     private func installAuthority(rootPEM: String, intermediatePEM: String) throws {
@@ -181,6 +190,7 @@ package final class NodeState: Sendable {
                 keys[t.id] = key
             }
             state.installKeyTables(keys)
+            if let sealed = change.sealedNUCDigestKey { try state.installNUCDigestKey(sealed) }
             for id in keys.keys { state.registry.setRetirement(table: id, effectiveMillis: nil) }
         }
 
@@ -189,7 +199,7 @@ package final class NodeState: Sendable {
         }
 
         func apply(_ change: LogChange.DeviceProvisioned, at entry: LogEntry) throws {
-            do { try state.registry.insert(RegisteredDevice(serial: change.serial, nucHash: change.nucHash, tableIDs: Array(change.tableIDs))) } catch {
+            do { try state.registry.insert(RegisteredDevice(serial: change.serial, nucDigest: change.nucDigest, tableIDs: Array(change.tableIDs))) } catch {
                 throw LogError(.malformedPayload, seq: entry.seq, "device conflicts with memory: \(error)")
             }
         }

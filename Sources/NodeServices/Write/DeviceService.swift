@@ -75,7 +75,11 @@ package final class DeviceService: Sendable {
         if state.registry.device(serial: serial) != nil {
             throw NodeError(.conflict, "a device with this serial is already provisioned", field: prefix + "device_serial")
         }
-        if state.registry.device(nucHash: nuc) != nil {
+        // Only the digest is stored, logged and indexed (docs/ARCHITECTURE.md §3.2); the hash itself goes back to the camera.
+        guard let digest = state.registry.nucDigest(nuc) else {
+            throw NodeError(.unavailable, "the NUC digest key is not loaded yet")
+        }
+        if state.registry.device(nucDigest: digest) != nil {
             throw NodeError(.conflict, "a device with this NUC hash is already provisioned", field: prefix + "nuc_hash")
         }
         var privateKeyPEM: String?
@@ -100,7 +104,7 @@ package final class DeviceService: Sendable {
             guard let k = state.registry.masterKey(table: t) else { throw NodeError(.internal, "key table \(t) is not loaded") }
             masterKeys[String(t)] = k.hex
         }
-        let change = LogChange.DeviceProvisioned(serial: r.device_serial, family: r.device_family, nucHash: nuc,
+        let change = LogChange.DeviceProvisioned(serial: r.device_serial, family: r.device_family, nucDigest: digest,
                                                  tableIDs: tables, certificateDER: certDER, publicKeyPEM: publicKey.pemRepresentation)
         let certPEM = change.certificatePEM
         let response = ProvisionResponse(device_serial: r.device_serial, device_family: r.device_family, nuc_hash: nuc.hex,
@@ -114,14 +118,14 @@ package final class DeviceService: Sendable {
         let chain = try authority.chainPEM()
         var prepared: [Prepared] = []
         prepared.reserveCapacity(requests.count)
-        var serials = Set<DeviceSerial>(), nucs = Set<NUCHash>()
+        var serials = Set<DeviceSerial>(), nucs = Set<NUCDigest>()
         for (i, r) in requests.enumerated() {
             let prefix = bulk ? "devices[\(i)]." : ""
             let p = try prepare(r, prefix: prefix, chain: chain)
             guard serials.insert(DeviceSerial(unchecked: p.change.serial)).inserted else {
                 throw NodeError(.conflict, "serial appears twice in this batch", field: prefix + "device_serial")
             }
-            guard nucs.insert(p.change.nucHash).inserted else {
+            guard nucs.insert(p.change.nucDigest).inserted else {
                 throw NodeError(.conflict, "NUC hash appears twice in this batch", field: prefix + "nuc_hash")
             }
             prepared.append(p)
