@@ -10,29 +10,16 @@ public enum TokenCipher {
         case authenticationFailed
     }
 
-    /// Opens `token` with the 32-byte derived key at `key` (AES-NI and PCLMULQDQ directly when the CPU has them,
-    /// else OpenSSL's EVP interface; both give the same answer, which the tests check).
+    /// Opens `token` with the 32-byte derived key at `key`.
     @inline(__always)
     public static func open(_ token: CameraToken, key: UnsafeRawPointer) -> OpenResult {
-        open(token, key: key, using: sma_gcm_open32_any)
-    }
-
-    /// The same through OpenSSL's EVP interface only (the reference the tests compare the fast path with).
-    static func openWithEVP(_ token: CameraToken, key: UnsafeRawPointer) -> OpenResult {
-        open(token, key: key, using: sma_gcm_open32)
-    }
-
-    @inline(__always)
-    private static func open(_ token: CameraToken, key: UnsafeRawPointer,
-                             using gcmOpen: (UnsafePointer<UInt8>, UnsafePointer<UInt8>, UnsafePointer<UInt8>, UnsafePointer<UInt8>,
-                                             UnsafeMutablePointer<UInt8>) -> Int32) -> OpenResult {
         var plaintext = Bytes32()
         var token = token
         let rc = withUnsafeMutableBytes(of: &plaintext) { out in
             withUnsafeBytes(of: &token.nonce) { nonce in
                 withUnsafeBytes(of: &token.ciphertext) { ct in
                     withUnsafeBytes(of: &token.authTag) { tag in
-                        gcmOpen(
+                        sma_gcm_open32(
                             key.assumingMemoryBound(to: UInt8.self),
                             nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
                             ct.baseAddress!.assumingMemoryBound(to: UInt8.self),
