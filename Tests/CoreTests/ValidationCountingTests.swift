@@ -71,6 +71,7 @@ import Testing
     @Test func callersOfCountedImagesAreSampledPerDevice() throws {
         let r = Registry()
         r.installKeyTables(KeyTables(masterKeys: masters))
+        r.installNUCDigestKey(testNUCDigestKey)
         try r.insert(RegisteredDevice(serial: "CAM-1", nucHash: nuc(1), tableIDs: [3, 4, 5]))
         func token(sampled: Bool) -> CameraToken {
             while true {
