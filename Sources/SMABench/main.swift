@@ -1,6 +1,8 @@
 // sma-bench: in-process benchmarks of the validation hot path (run in release).
 //
 //   swift run -c release sma-bench validate [--devices N] [--tokens N] [--seconds S] [--sample N]
+//   swift run -c release sma-bench validate --legacy [--devices N] [--tokens N] [--rounds N]
+//     (legacy tokens, real key at position 2 = three opens, against structured tokens in the same run)
 //
 // Prints one line per measurement; BENCHMARKS.md records the results.
 import Core
@@ -42,7 +44,7 @@ func randomBytes32(_ rng: inout FastRNG) -> Bytes32 {
     return Bytes32(b)!
 }
 
-func benchValidate() {
+func benchValidate(legacyOnly: Bool = false) {
     let devices = arg("--devices", 1_000_000)
     let tokenCount = arg("--tokens", 200_000)
     let seconds = Double(arg("--seconds", 5))
@@ -50,7 +52,7 @@ func benchValidate() {
     // Distinct devices the tokens come from (4,096: their index entries stay in cache; more: closer to real traffic).
     let sampleSize = arg("--sample", 4096)
     var rng = FastRNG(state: 42)
-    print("sma-bench validate: devices=\(devices) tables=\(tables) tokens=\(tokenCount) sample=\(sampleSize) cores=\(System.activeProcessorCount)")
+    print("sma-bench validate\(legacyOnly ? " --legacy" : ""): devices=\(devices) tables=\(tables) tokens=\(tokenCount) sample=\(sampleSize) cores=\(System.activeProcessorCount)")
 
     let masters = (0..<tables).map { _ in randomBytes32(&rng) }
     var t0 = now()
@@ -148,6 +150,10 @@ func benchValidate() {
     print(String(format: "valid tokens, cold (first pass): %.0f tokens/s (%.2f us/token)", Double(tokens.count) / cold, cold / Double(tokens.count) * 1e6))
     run("valid tokens, warm", tokens, expectPass: true)
     run("tampered tokens (FAIL)", tampered, expectPass: false)
+    if legacyOnly {
+        benchLegacy(tokens: tokens, masters: masters, sample: sample, registry: registry, rng: &rng)
+        return
+    }
     // A key table retiring (grace not over): the array check for every token, the clock for that table's tokens.
     registry.setRetirement(table: tokens[0].tableID, effectiveMillis: Int64.max - 1)
     run("valid tokens, warm, one table retiring", tokens, expectPass: true)
@@ -190,6 +196,62 @@ func benchValidate() {
     print("sink \(sink % 2) \(window.count(slot: 0))")
 }
 
+/// Legacy against structured validation (docs/ARCHITECTURE.md §1.3), same tokens' devices, same registry, alternating
+/// chunks (the machine is shared and noisy): the registry decision alone, and the whole body path (JSON decode, shape
+/// checks, decision) as `/validate` runs it in process. Legacy tokens carry the real key at position 2: three opens.
+func benchLegacy(tokens: [CameraToken], masters: [Bytes32], sample: [(NUCHash, [Int])], registry: Registry, rng: inout FastRNG) {
+    let rounds = arg("--rounds", 200)
+    var legacy: [LegacyCameraToken] = []
+    var legacyBodies: [Data] = [], structuredBodies: [Data] = []
+    let encoder = JSONEncoder()
+    for (i, t) in tokens.enumerated() {
+        let ids = sample[i % sample.count].1
+        // camera-pi's order: its three tables, the one it used last here; random indices for the other two.
+        let others = ids.filter { $0 != t.tableID }
+        let pairs = [(others[0], Int(rng.next() % 1000)), (others[1], Int(rng.next() % 1000)), (t.tableID, t.keyIndex)]
+        let packed = t.ciphertext.bytes + t.nonce.bytes + t.authTag.bytes
+        legacy.append(LegacyCameraToken(packed: packed, pairs: pairs.map { (tableID: $0.0, keyIndex: $0.1) })!)
+        if i < 20_000 {
+            let text = Hex.encode(Array(Data(packed).base64EncodedString().utf8))
+            legacyBodies.append(try! encoder.encode(LegacyValidationRequest(ciphertext: text, table_references: pairs.map(\.0),
+                                                                            key_indices: pairs.map(\.1))))
+            structuredBodies.append(try! encoder.encode(ValidationRequest(camera_token: .init(
+                ciphertext: t.ciphertext.hex, auth_tag: Hex.encode(t.authTag.bytes), nonce: Hex.encode(t.nonce.bytes),
+                table_id: t.tableID, key_index: t.keyIndex), manufacturer_authority_id: "SIMULATED_MFG")))
+        }
+    }
+    let decoder = JSONDecoder()
+    func body(_ data: Data) -> ValidationOutcome {
+        switch try! decoder.decode(ValidationBody.self, from: data) {
+        case .structured(let r): return registry.validate(try! r.camera_token.cameraToken(tableCount: masters.count))
+        case .legacy(let r): return registry.validate(try! r.legacyToken(tableCount: masters.count))
+        }
+    }
+    func median(_ a: [Double]) -> Double { let s = a.sorted(); return s[s.count / 2] }
+    /// Alternating chunks of `chunk` items: per-item seconds for (structured, legacy).
+    func compare(_ label: String, chunk: Int, count: Int, structured: (Int) -> Bool, legacy: (Int) -> Bool) {
+        var sTimes: [Double] = [], lTimes: [Double] = []
+        for round in 0..<rounds {
+            let base = (round * chunk) % (count - chunk + 1)
+            for isLegacy in (round % 2 == 0 ? [false, true] : [true, false]) {
+                var passes = 0
+                let t = now()
+                for i in base..<(base + chunk) where (isLegacy ? legacy(i) : structured(i)) { passes += 1 }
+                let per = (now() - t) / Double(chunk)
+                precondition(passes == chunk, "\(label): wrong answers")
+                if isLegacy { lTimes.append(per) } else { sTimes.append(per) }
+            }
+        }
+        let (ms, ml) = (median(sTimes), median(lTimes))
+        print(String(format: "%@: structured median %.3f us, legacy (3 opens) median %.3f us; legacy/structured %.2fx (medians), %.2fx (best chunks)",
+                     label, ms * 1e6, ml * 1e6, ml / ms, lTimes.min()! / sTimes.min()!))
+    }
+    compare("registry decision", chunk: min(10_000, tokens.count), count: tokens.count,
+            structured: { registry.validate(tokens[$0]) == .pass }, legacy: { registry.validate(legacy[$0]) == .pass })
+    compare("body: JSON decode + shape checks + decision", chunk: min(2_000, legacyBodies.count), count: legacyBodies.count,
+            structured: { body(structuredBodies[$0]) == .pass }, legacy: { body(legacyBodies[$0]) == .pass })
+}
+
 /// Costs of applying replicated log entries: signature check vs payload decoding.
 func benchLog() {
     let signer = LogSigner.generate()
@@ -218,6 +280,6 @@ func benchLog() {
 
 switch CommandLine.arguments.dropFirst().first {
 case "log": benchLog()
-case "validate", nil: benchValidate()
-default: print("usage: sma-bench validate [--devices N] [--tokens N] [--seconds S] [--tables N] [--sample N]")
+case "validate", nil: benchValidate(legacyOnly: CommandLine.arguments.contains("--legacy"))
+default: print("usage: sma-bench validate [--legacy] [--devices N] [--tokens N] [--seconds S] [--tables N] [--sample N] [--rounds N]")
 }

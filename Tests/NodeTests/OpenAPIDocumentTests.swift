@@ -25,7 +25,7 @@ import Testing
             for (path, ops) in paths {
                 for method in ops.keys { documented.insert("\(method.uppercased()) \(Self.normalize(path))") }
             }
-            #expect(served.count == 29)
+            #expect(served.count == 30)
             #expect(served == documented, "served but undocumented: \(served.subtracting(documented)); documented but not served: \(documented.subtracting(served))")
         }
     }

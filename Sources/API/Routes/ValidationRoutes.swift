@@ -8,25 +8,44 @@ import NIOCore
 import Prometheus
 
 extension APIServer {
-    /// `POST /validate` and `POST /v1/validate/batch` (validators, or anyone when `anonymous_validation` is on),
-    /// `POST /validate-cert` (validators).
+    /// `POST /validate`, `POST /validate-legacy` and `POST /v1/validate/batch` (validators, or anyone when
+    /// `anonymous_validation` is on), `POST /validate-cert` (validators).
     func validationRoutes() -> RouteCollection<SMARequestContext> {
         let routes = RouteCollection(context: SMARequestContext.self)
         routes.group().add(middleware: authenticate(.validator, anonymousOK: true))
             .post("/validate", use: validate)
+            .post("/validate-legacy", use: validateLegacy)
             .post("/v1/validate/batch", use: validateBatch)
         routes.group().add(middleware: authenticate(.validator))
             .post("/validate-cert", use: validateCertificate)
         return routes
     }
 
-    /// `POST /validate`: the aggregators' call (docs/ARCHITECTURE.md §1).
+    /// `POST /validate`: the aggregators' call (docs/ARCHITECTURE.md §1.3), structured or legacy body.
     @Sendable package func validate(_ request: Request, context: SMARequestContext) async throws -> Response {
         try await awaitMinSeq(request)
-        let body = try await body(request, ValidationRequest.self, limit: config.maxBodyBytes, context: context)
-        let token = try body.camera_token.cameraToken(tableCount: tableLimit)
+        switch try await body(request, ValidationBody.self, limit: config.maxBodyBytes, context: context) {
+        case .structured(let body):
+            let token = try body.camera_token.cameraToken(tableCount: tableLimit)
+            return answer { state.registry.validate(token, caller: context.callerKeyID) }
+        case .legacy(let body):
+            let token = try body.legacyToken(tableCount: tableLimit)
+            return answer { state.registry.validate(token, caller: context.callerKeyID) }
+        }
+    }
+
+    /// `POST /validate-legacy`: the legacy body only (docs/ARCHITECTURE.md §1.3); the same decision as on `/validate`.
+    @Sendable package func validateLegacy(_ request: Request, context: SMARequestContext) async throws -> Response {
+        try await awaitMinSeq(request)
+        let token = try await body(request, LegacyValidationRequest.self, limit: config.maxBodyBytes, context: context)
+            .legacyToken(tableCount: tableLimit)
+        return answer { state.registry.validate(token, caller: context.callerKeyID) }
+    }
+
+    /// Times and records one validation decision and answers it.
+    private func answer(_ decide: () -> ValidationOutcome) -> Response {
         let start = ContinuousClock.now
-        let outcome = state.registry.validate(token, caller: context.callerKeyID)
+        let outcome = decide()
         metrics.validationLatency.record(start.duration(to: .now))
         metrics.record(outcome)
         return Self.validationAnswer(outcome)
@@ -94,11 +113,12 @@ extension APIServer {
         let bundle = CertificateBundle(cameraCertificate: body.camera_cert, imageHash: body.image_hash, timestamp: body.timestamp,
                                        gpsHash: body.gps_hash, signature: Array(signature))
         guard bundle.parsedCertificate() != nil else {
-            throw InputError(field: "camera_cert", "must be base64 of a PEM X.509 certificate")
+            throw InputError(field: "camera_cert", "must be base64 of a PEM or DER X.509 certificate")
         }
         let outcome: ValidationOutcome
         if let ca = state.authorityCertificates {
-            switch bundle.verify(intermediate: ca.intermediate, now: Date()) {
+            switch bundle.verify(intermediate: ca.intermediate, now: Date(),
+                                acceptLegacySignatureText: config.acceptLegacySignatureText) {
             case .failure(let reason): outcome = .fail(reason)
             case .success(let cn):
                 // The CN is the serial exactly as this authority issued it: looked up by its bytes.

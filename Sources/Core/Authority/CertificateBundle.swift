@@ -9,7 +9,7 @@ public import X509
 
 /// A `/validate-cert` request: a camera certificate plus a signature over the image hash (docs/ARCHITECTURE.md §1).
 public struct CertificateBundle: Sendable {
-    /// base64(PEM) exactly as sent; it is part of the signed message.
+    /// base64 of PEM (canonical) or of DER (camera-pi), exactly as sent; it is part of the signed message.
     public var cameraCertificate: String
     public var imageHash: String
     public var timestamp: Int64
@@ -30,26 +30,40 @@ public struct CertificateBundle: Sendable {
         Array("\(imageHash.lowercased())\n\(cameraCertificate)\n\(timestamp)\n\(gpsHash?.lowercased() ?? "")\n".utf8)
     }
 
-    /// Parses the certificate (base64 of PEM); nil when it is not a certificate.
-    public func parsedCertificate() -> Certificate? {
-        guard let pemData = Data(base64Encoded: cameraCertificate, options: [.ignoreUnknownCharacters]),
-              let pem = String(data: pemData, encoding: .utf8) else { return nil }
-        return try? Certificate(pemEncoded: pem)
+    /// The text camera-pi signs instead (`image_hash + str(timestamp)`, docs/ARCHITECTURE.md §1.6): accepted only
+    /// when the node sets `accept_legacy_signature_text`. It binds neither the certificate nor `gps_hash`.
+    public var legacySignedMessage: [UInt8] {
+        Array("\(imageHash)\(timestamp)".utf8)
     }
+
+    /// Parses the certificate: base64 of PEM (text starting `-----BEGIN`) or base64 of DER; nil when it is neither.
+    public func parsedCertificate() -> Certificate? {
+        guard let decoded = Data(base64Encoded: cameraCertificate, options: [.ignoreUnknownCharacters]) else { return nil }
+        if decoded.starts(with: Self.pemPrefix) {
+            guard let pem = String(data: decoded, encoding: .utf8) else { return nil }
+            return try? Certificate(pemEncoded: pem)
+        }
+        return try? Certificate(derEncoded: Array(decoded))
+    }
+
+    private static let pemPrefix = Array("-----BEGIN".utf8)
 
     /// Checks chain, validity and signature; the caller then checks the device (by `serial`) in the registry.
     /// - Returns: the certificate's serial (subject CN) or the failure.
-    public func verify(against authority: CertificateAuthority, now: Date) -> Result<String, FailureReason> {
-        verify(intermediate: authority.intermediate, now: now)
+    public func verify(against authority: CertificateAuthority, now: Date, acceptLegacySignatureText: Bool = false) -> Result<String, FailureReason> {
+        verify(intermediate: authority.intermediate, now: now, acceptLegacySignatureText: acceptLegacySignatureText)
     }
 
     /// The same check against the intermediate CA certificate alone.
-    public func verify(intermediate: Certificate, now: Date) -> Result<String, FailureReason> {
+    /// - Parameter acceptLegacySignatureText: also accept a signature over `legacySignedMessage` (tried only when the
+    ///   canonical text does not verify).
+    public func verify(intermediate: Certificate, now: Date, acceptLegacySignatureText: Bool = false) -> Result<String, FailureReason> {
         guard let cert = parsedCertificate() else { return .failure(.certificateUntrusted) }
         if let failure = CertificateAuthority.verifyDeviceCertificate(cert, intermediate: intermediate, now: now) { return .failure(failure) }
         guard let key = P256.Signing.PublicKey(cert.publicKey),
               let sig = try? P256.Signing.ECDSASignature(derRepresentation: signature),
-              key.isValidSignature(sig, for: signedMessage) else {
+              key.isValidSignature(sig, for: signedMessage)
+                || (acceptLegacySignatureText && key.isValidSignature(sig, for: legacySignedMessage)) else {
             return .failure(.signatureInvalid)
         }
         guard let cn = cert.subject.commonName else { return .failure(.certificateUntrusted) }

@@ -108,26 +108,50 @@ public final class Registry: Sendable {
             case .authenticationFailed?:
                 return .fail(.authenticationFailed)
             case .opened(let nuc)?:
-                // The opened hash lives only here: the index is keyed by its digest.
-                let (outcome, slot) = s.index.decideLocating(nucDigest: digester.digest(nuc), table: token.tableID)
-                if countsValidations {
-                    switch outcome {
-                    case .pass, .fail(.revoked):
-                        let tag = ValidationCounters.tag(nonce: token.nonce)
-                        if counters.increment(slot: slot, tag: tag), caller != 0, CallerSamples.isSample(tag: tag) {
-                            callers.record(slot: slot, caller: caller)
-                        }
-                    default: break
-                    }
-                }
-                // While no table has a retirement this is one comparison; the clock is read only for a table that has one.
-                if outcome == .pass, token.tableID < s.retireAt.count, s.retireAt[token.tableID] != .max,
-                   nowMillis() >= s.retireAt[token.tableID] {
-                    return .fail(.tableRetired)
-                }
-                return outcome
+                return decide(nuc, token: token, digester: digester, in: s, caller: caller)
             }
         }
+    }
+
+    /// The legacy check (docs/ARCHITECTURE.md §1.3): the candidates in order, at most three AES-GCM opens under one
+    /// read lock. The first candidate that opens decides, exactly as a structured validation of that candidate
+    /// (device, table held, revocation, retirement, counting); when none opens: FAIL `authentication_failed`.
+    public func validate(_ legacy: LegacyCameraToken, caller: UInt32 = 0) -> ValidationOutcome {
+        state.withReadLock { s in
+            guard let keys = s.keys, let digester = s.digester else { return .fail(.unknownTable) }
+            for token in legacy.candidates {
+                let opened = keys.derived.withKey(table: token.tableID, index: token.keyIndex) {
+                    TokenCipher.open(token, key: $0)
+                }
+                if case .opened(let nuc)? = opened {
+                    return decide(nuc, token: token, digester: digester, in: s, caller: caller)
+                }
+            }
+            return .fail(.authenticationFailed)
+        }
+    }
+
+    /// Steps 2-5 of the decision for a token that opened to `nuc`; runs under the caller's read lock.
+    private func decide(_ nuc: NUCHash, token: CameraToken, digester: NUCDigester, in s: borrowing State,
+                        caller: UInt32) -> ValidationOutcome {
+        // The opened hash lives only here: the index is keyed by its digest.
+        let (outcome, slot) = s.index.decideLocating(nucDigest: digester.digest(nuc), table: token.tableID)
+        if countsValidations {
+            switch outcome {
+            case .pass, .fail(.revoked):
+                let tag = ValidationCounters.tag(nonce: token.nonce)
+                if counters.increment(slot: slot, tag: tag), caller != 0, CallerSamples.isSample(tag: tag) {
+                    callers.record(slot: slot, caller: caller)
+                }
+            default: break
+            }
+        }
+        // While no table has a retirement this is one comparison; the clock is read only for a table that has one.
+        if outcome == .pass, token.tableID < s.retireAt.count, s.retireAt[token.tableID] != .max,
+           nowMillis() >= s.retireAt[token.tableID] {
+            return .fail(.tableRetired)
+        }
+        return outcome
     }
 
     /// Validates many tokens under one lock acquisition.

@@ -38,6 +38,9 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     package var seeds: [String] = []
     /// Answer `POST /validate` without an API key (drop-in compatibility with today's aggregators). Default false.
     package var anonymousValidation: Bool = false
+    /// `/validate-cert` also accepts a signature over camera-pi's text `image_hash + str(timestamp)`, which binds neither
+    /// the certificate nor `gps_hash` (docs/ARCHITECTURE.md §1.6). Default false.
+    package var acceptLegacySignatureText: Bool = false
     /// Manufacturer name in certificates (subject O, manufacturerID extension). Default `SIMULATED_MFG`.
     package var manufacturer: String = "SIMULATED_MFG"
     /// Validation URL written into device certificates (maEndpoint). Default `http://<public_host>:<public_port>/validate`.
@@ -107,7 +110,8 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         case publicHost = "public_host", publicPort = "public_port", peerHost = "peer_host", peerPort = "peer_port"
         case peerSourceAddress = "peer_source_address"
         case databaseURL = "database_url", databasePoolSize = "database_pool_size", kekFile = "kek_file", seeds
-        case anonymousValidation = "anonymous_validation", manufacturer, maEndpoint = "ma_endpoint", logLevel = "log_level"
+        case anonymousValidation = "anonymous_validation", acceptLegacySignatureText = "accept_legacy_signature_text"
+        case manufacturer, maEndpoint = "ma_endpoint", logLevel = "log_level"
         case maxBodyBytes = "max_body_bytes", maxBulkBodyBytes = "max_bulk_body_bytes", maxBatchItems = "max_batch_items"
         case rateLimitPerSecond = "rate_limit_per_second", writeRateLimitPerSecond = "write_rate_limit_per_second",
              authFailuresPerSecond = "auth_failures_per_second"
@@ -141,6 +145,7 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         kekFile = try v(.kekFile, d.kekFile)
         seeds = try v(.seeds, d.seeds)
         anonymousValidation = try v(.anonymousValidation, d.anonymousValidation)
+        acceptLegacySignatureText = try v(.acceptLegacySignatureText, d.acceptLegacySignatureText)
         manufacturer = try v(.manufacturer, d.manufacturer)
         maEndpoint = try c.decodeIfPresent(String.self, forKey: .maEndpoint)
         logLevel = try v(.logLevel, d.logLevel)
