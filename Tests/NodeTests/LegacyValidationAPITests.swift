@@ -115,7 +115,7 @@ import Testing
                 try await expect({ $0["table_references"] = [-1, 0, 1] }, field: "table_references[0]")
                 try await expect({ $0["key_indices"] = [0, 1, -1] }, field: "key_indices[2]")
                 try await expect({ $0["key_indices"] = [1000, 1, 2] }, field: "key_indices[0]")
-                try await expect({ $0["key_indices"] = [0, "1", 2] }, field: "key_indices[1]")
+                try await expect({ $0["key_indices"] = [0, "1", 2] as [Any] }, field: "key_indices[1]")
                 // /validate-legacy takes only the legacy body.
                 let structured = validationBody(cameraToken(nucHex: String(repeating: "11", count: 32),
                                                             masterHex: String(repeating: "22", count: 32), table: 1, keyIndex: 1))
