@@ -128,15 +128,7 @@ import Testing
                 let valid = Array(String(buffer: jsonBody(good)).utf8)
                 var rng = SystemRandomNumberGenerator()
                 for n in 0..<300 {
-                    var bytes = valid
-                    for _ in 0..<Int.random(in: 1...4, using: &rng) {
-                        let i = Int.random(in: 0..<bytes.count, using: &rng)
-                        switch Int.random(in: 0..<3, using: &rng) {
-                        case 0: bytes[i] = UInt8.random(in: 0...255, using: &rng)
-                        case 1: bytes.remove(at: i)
-                        default: bytes.insert(UInt8.random(in: 32...126, using: &rng), at: i)
-                        }
-                    }
+                    let bytes = randomlyMutated(valid, using: &rng)
                     let uri = n % 2 == 0 ? "/validate" : "/validate-legacy"
                     try await client.execute(uri: uri, method: .post, headers: node.headers(.validator), body: ByteBuffer(bytes: bytes)) { r in
                         #expect(r.status.code < 500, "\(String(decoding: bytes, as: UTF8.self)) -> \(r.status)")

@@ -128,3 +128,17 @@ func validationBody(_ token: [String: Any]) -> ByteBuffer {
 func decode<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) -> T? {
     try? JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
 }
+
+/// `valid` with 1-4 random byte changes, removals or insertions (the fuzz tests' mutation).
+func randomlyMutated(_ valid: [UInt8], using rng: inout some RandomNumberGenerator) -> [UInt8] {
+    var bytes = valid
+    for _ in 0..<Int.random(in: 1...4, using: &rng) {
+        let i = Int.random(in: 0..<bytes.count, using: &rng)
+        switch Int.random(in: 0..<3, using: &rng) {
+        case 0: bytes[i] = UInt8.random(in: 0...255, using: &rng)
+        case 1: bytes.remove(at: i)
+        default: bytes.insert(UInt8.random(in: 32...126, using: &rng), at: i)
+        }
+    }
+    return bytes
+}
