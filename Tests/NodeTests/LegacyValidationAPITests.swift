@@ -124,6 +124,16 @@ import Testing
                     #expect((jsonObject(r.body)["error"] as? [String: Any])?["field"] as? String == "ciphertext")
                 }
 
+                // Random legacy bodies (random lengths, encodings, array sizes and integers): a 4xx or a FAIL, never a 5xx.
+                for _ in 0..<200 {
+                    let raw = (0..<Int.random(in: 0...64)).map { _ in UInt8.random(in: 0...255) }
+                    let ciphertext = Bool.random() ? Hex.encode(raw) : Hex.encode(Array(Data(raw).base64EncodedString().utf8))
+                    let ints = { (n: Int) in (0..<n).map { _ in Bool.random() ? Int.random(in: -5...3000) : Int.random(in: Int.min...Int.max) } }
+                    let body: [String: Any] = ["ciphertext": ciphertext, "table_references": ints(Int.random(in: 0...5)),
+                                               "key_indices": ints(Int.random(in: 0...5))]
+                    let (status, answer) = try await Self.post(node, client, Bool.random() ? "/validate" : "/validate-legacy", body)
+                    #expect(status == .unprocessableContent || (status == .ok && answer["valid"] as? Bool == false), "\(status) \(answer)")
+                }
                 // Random mutations of a valid legacy body: never a 5xx.
                 let valid = Array(String(buffer: jsonBody(good)).utf8)
                 var rng = SystemRandomNumberGenerator()
