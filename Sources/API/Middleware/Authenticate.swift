@@ -6,7 +6,7 @@ import NodeServices
 import Prometheus
 
 /// Authentication as middleware: the bearer API key must be known and hold `role`; `anonymousOK` admits keyless
-/// callers as validators when `anonymous_validation` is on. Then the caller's rate limit (per key, or per client
+/// callers as validators (the route passes the configuration's switch: `anonymous_validation` or the `birthmark` profile). Then the caller's rate limit (per key, or per client
 /// address when anonymous; `write` selects the write limiter). The principal is put in the request context.
 package struct Authenticate: RouterMiddleware {
     package typealias Context = SMARequestContext
@@ -51,7 +51,7 @@ extension APIServer {
         } else if let name = context.clientCertificateName {
             // A client certificate from the configured client CA: an aggregator. It never grants more than validator.
             principal = Principal(keyID: 0, name: "mtls:\(name)", role: .validator)
-        } else if anonymousOK && config.anonymousValidation {
+        } else if anonymousOK {
             principal = .anonymous
         } else {
             metrics.authFailures.increment()

@@ -8,14 +8,15 @@ import NIOCore
 import Prometheus
 
 extension APIServer {
-    /// `POST /validate` and `POST /v1/validate/batch` (validators, or anyone when `anonymous_validation` is on),
-    /// `POST /validate-cert` (validators).
+    /// `POST /validate` and `POST /v1/validate/batch` (validators, or anyone when `anonymous_validation` is on or in the
+    /// `birthmark` profile), `POST /validate-cert` (validators, or anyone in the `birthmark` profile). Keyless callers
+    /// are rate-limited per client address.
     func validationRoutes() -> RouteCollection<SMARequestContext> {
         let routes = RouteCollection(context: SMARequestContext.self)
-        routes.group().add(middleware: authenticate(.validator, anonymousOK: true))
+        routes.group().add(middleware: authenticate(.validator, anonymousOK: config.effectiveAnonymousValidation))
             .post("/validate", use: validate)
             .post("/v1/validate/batch", use: validateBatch)
-        routes.group().add(middleware: authenticate(.validator))
+        routes.group().add(middleware: authenticate(.validator, anonymousOK: config.anonymousCertificateValidation))
             .post("/validate-cert", use: validateCertificate)
         return routes
     }

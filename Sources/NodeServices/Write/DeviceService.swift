@@ -39,10 +39,13 @@ package final class DeviceService: Sendable {
     package let crl: CRLIssuer
     /// Where blocking CPU work runs (key generation, signing).
     let cpu: NIOThreadPool
+    /// New devices get only tables with ids below this (`assign_tables_below`); nil: any assignable table.
+    package let assignTablesBelow: Int?
 
     package init(state: NodeState, writer: LogWriter, authority: CertificateAuthority, manufacturer: String, maEndpoint: String, metrics: NodeMetrics,
-                 cpu: NIOThreadPool,
+                 cpu: NIOThreadPool, assignTablesBelow: Int? = nil,
          crlValidity: Duration = .seconds(86_400)) {
+        self.assignTablesBelow = assignTablesBelow
         self.crl = CRLIssuer(authority: authority, validity: crlValidity)
         self.cpu = cpu
         self.state = state
@@ -134,9 +137,11 @@ package final class DeviceService: Sendable {
     }
 
     private func assignTables() throws -> KeyTableTriple {
-        let candidates = state.registry.assignableTables
+        var candidates = state.registry.assignableTables
+        if let bound = assignTablesBelow { candidates.removeAll { $0 >= bound } }
         guard candidates.count >= BirthmarkProtocol.tablesPerDevice else {
-            throw NodeError(.unavailable, "fewer than 3 key tables are available for assignment")
+            throw NodeError(.unavailable, assignTablesBelow.map { "fewer than 3 key tables below \($0) (assign_tables_below) are available for assignment" }
+                            ?? "fewer than 3 key tables are available for assignment")
         }
         var rng = SystemRandomNumberGenerator()
         var chosen: [Int] = []
