@@ -84,6 +84,7 @@ package struct APIServer: Sendable {
         router.addRoutes(nodeRoutes(), atPath: "/api/v1/nodes")
         router.addRoutes(clusterRoutes())
         router.addRoutes(statusRoutes())
+        if config.compatibility == .birthmark { router.addRoutes(compatibilityRoutes()) }
     }
 
     /// Authentication for a route group: the bearer key must hold `role` (see `Authenticate`).
