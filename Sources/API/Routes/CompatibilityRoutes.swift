@@ -60,6 +60,22 @@ extension APIServer {
         /// We keep counts for the abuse window only: this is the same 24 h count (documented).
         package var submissions_total: UInt64
         package var key_table_indices: [Int]
+
+        private enum CodingKeys: String, CodingKey {
+            case device_serial, is_blacklisted, blacklisted_at, blacklist_reason, submissions_24h, submissions_total, key_table_indices
+        }
+
+        /// Every field always present, `null` when unset (as the original answers).
+        package func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(device_serial, forKey: .device_serial)
+            try c.encode(is_blacklisted, forKey: .is_blacklisted)
+            try c.encode(blacklisted_at, forKey: .blacklisted_at)
+            try c.encode(blacklist_reason, forKey: .blacklist_reason)
+            try c.encode(submissions_24h, forKey: .submissions_24h)
+            try c.encode(submissions_total, forKey: .submissions_total)
+            try c.encode(key_table_indices, forKey: .key_table_indices)
+        }
     }
 
     /// The cluster-wide 24 h count of `serial` from the abuse ledger (0 when not reported).
