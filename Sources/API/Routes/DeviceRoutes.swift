@@ -11,9 +11,11 @@ extension APIServer {
     /// reinstatement (admins).
     func deviceRoutes() -> RouteCollection<SMARequestContext> {
         let routes = RouteCollection(context: SMARequestContext.self)
-        routes.group().add(middleware: authenticate(.provisioner, write: true))
+        let provisioning = routes.group().add(middleware: authenticate(.provisioner, write: true))
             .post("/provision", use: provision)
             .post("/provision/bulk", use: provisionBulk)
+        // The original SMA's phase-2 path (phones), `birthmark` profile only: the same provisioning, with `device_secret`.
+        if config.compatibility == .birthmark { provisioning.post("/provision-phase2", use: provision) }
         routes.group().add(middleware: authenticate(.provisioner))
             .get("/{serial}", use: getDevice)
         routes.group().add(middleware: authenticate(.admin))
