@@ -220,6 +220,81 @@ import Testing
         }
     }
 
+    /// A token as the phone makes it: AES-GCM of its secret under one of the derived keys it was given.
+    static func phoneToken(secretHex: String, keyHex: String, table: Int, keyIndex: Int) throws -> ValidationRequest.Token {
+        let box = try AES.GCM.seal(Hex.decode(secretHex)!, using: SymmetricKey(data: Hex.decode(keyHex)!))
+        return .init(ciphertext: Hex.encode(box.ciphertext), auth_tag: Hex.encode(box.tag), nonce: Hex.encode(Array(box.nonce)),
+                     table_id: table, key_index: keyIndex)
+    }
+
+    @Test func phase2DeviceSecretProvisionsKeyTablesWhoseTokensPassAndTheSecretIsNotKept() async throws {
+        try await TestNode.with(tables: 2500, configure: Self.birthmark) { node in
+            let secret = Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
+            let logMark = NUCDigestStorageTests.postgresLogSize(node)
+            try await node.withClient { client in
+                // Like all provisioning, phase 2 needs the provisioner key.
+                try await client.execute(uri: "/api/v1/devices/provision-phase2", method: .post, headers: node.headers(nil),
+                                         body: jsonBody(["device_serial": "PHONE-1", "device_family": "iPhone", "device_secret": secret])) { r in
+                    #expect(r.status == .unauthorized)
+                }
+                let answer = try await client.execute(uri: "/api/v1/devices/provision-phase2", method: .post, headers: node.headers(.provisioner),
+                                                      body: jsonBody(["device_serial": "PHONE-1", "device_family": "iPhone", "device_secret": secret])) { r in
+                    #expect(r.status == .created, "\(String(buffer: r.body))")
+                    return jsonObject(r.body)
+                }
+                #expect(answer["device_secret"] as? String == secret)
+                let indices = try #require(answer["key_table_indices"] as? [Int])
+                let keyTables = try #require(answer["key_tables"] as? [[String]])
+                #expect(indices.count == 3 && indices.allSatisfy { $0 < 250 })
+                #expect(keyTables.count == 3 && keyTables.allSatisfy { $0.count == 1000 })
+                for (slot, table) in indices.enumerated() {
+                    let master = try #require(node.runtime.state.registry.masterKey(table: table))
+                    for i in [0, 1, 500, 999] {
+                        let ours = KeyDerivation.derivedKey(masterKey: master, keyIndex: i).withUnsafeBytes { Hex.encode(Array($0)) }
+                        #expect(keyTables[slot][i] == ours)
+                    }
+                }
+                // A token made from the handed-out keys PASSes (no key, as the aggregator sends it); a wrong secret FAILs.
+                for slot in 0..<3 {
+                    let token = try Self.phoneToken(secretHex: secret, keyHex: keyTables[slot][123], table: indices[slot], keyIndex: 123)
+                    #expect(try await NodeAPITests.validate(node, client, token, role: nil).1?.valid == true)
+                }
+                let wrong = Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
+                let forged = try Self.phoneToken(secretHex: wrong, keyHex: keyTables[0][5], table: indices[0], keyIndex: 5)
+                #expect(try await NodeAPITests.validate(node, client, forged, role: nil).1?.valid == false)
+                // The path the phone app uses works too; a second device with the same secret is refused without echoing it.
+                try await client.execute(uri: "/api/v1/devices/provision", method: .post, headers: node.headers(.provisioner),
+                                         body: jsonBody(["device_serial": "PHONE-2", "device_family": "iPhone", "device_secret": secret])) { r in
+                    #expect(r.status == .conflict && !String(buffer: r.body).contains(secret))
+                }
+                try await client.execute(uri: "/api/v1/devices/provision", method: .post, headers: node.headers(.provisioner),
+                                         body: jsonBody(["device_serial": "PHONE-3", "device_family": "iPhone", "device_secret": "zz"])) { r in
+                    #expect(r.status == .unprocessableContent && !String(buffer: r.body).contains(secret))
+                    #expect((jsonObject(r.body)["error"] as? [String: Any])?["field"] as? String == "device_secret")
+                }
+                for uri in ["/api/v1/devices/PHONE-1", "/api/devices/PHONE-1/status", "/stats", "/api/v1/audit?limit=100"] {
+                    try await client.execute(uri: uri, method: .get, headers: node.headers(.admin)) { r in
+                        #expect(r.status == .ok && !String(buffer: r.body).contains(secret), "\(uri)")
+                    }
+                }
+            }
+            try await NUCDigestStorageTests.expectNowhere(secret, in: node.database)
+            let pulled = try await node.runtime.store.entries(after: 0, limit: 5_000)
+            #expect(!pulled.contains { String(decoding: $0.payload, as: UTF8.self).contains(secret) })
+            if let log = NUCDigestStorageTests.postgresLog(node, from: logMark) { #expect(!log.contains(secret)) }
+        }
+        // Outside the profile the field is refused, not ignored.
+        try await TestNode.with(tables: 10) { node in
+            try await node.withClient { client in
+                try await client.execute(uri: "/api/v1/devices/provision", method: .post, headers: node.headers(.provisioner),
+                                         body: jsonBody(["device_serial": "PHONE-X", "device_family": "iPhone", "device_secret": String(repeating: "ab", count: 32)])) { r in
+                    #expect(r.status == .unprocessableContent)
+                    #expect((jsonObject(r.body)["error"] as? [String: Any])?["field"] as? String == "device_secret")
+                }
+            }
+        }
+    }
+
     @Test("compatibility and assign_tables_below load from the config file; a wrong value stops start-up naming the key")
     func compatibilityConfiguration() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sma-config-\(UUID().uuidString)")
