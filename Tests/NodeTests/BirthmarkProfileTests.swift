@@ -1,3 +1,4 @@
+import SMATestSupport
 import Core
 import Crypto
 import Foundation
@@ -228,7 +229,8 @@ import Testing
     }
 
     @Test func phase2DeviceSecretProvisionsKeyTablesWhoseTokensPassAndTheSecretIsNotKept() async throws {
-        try await TestNode.with(tables: 2500, configure: Self.birthmark) { node in
+        let capture = LogCapture()
+        try await TestNode.with(tables: 2500, logger: capture.logger(), configure: Self.birthmark) { node in
             let secret = Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
             let logMark = NUCDigestStorageTests.postgresLogSize(node)
             try await node.withClient { client in
@@ -282,6 +284,9 @@ import Testing
             let pulled = try await node.runtime.store.entries(after: 0, limit: 5_000)
             #expect(!pulled.contains { String(decoding: $0.payload, as: UTF8.self).contains(secret) })
             if let log = NUCDigestStorageTests.postgresLog(node, from: logMark) { #expect(!log.contains(secret)) }
+            let logged = capture.recorded
+            #expect(logged.contains { $0.message == "device provisioned" })
+            #expect(!logged.contains { $0.message.contains(secret) || $0.metadata.values.contains { $0.contains(secret) } })
         }
         // Outside the profile the field is refused, not ignored.
         try await TestNode.with(tables: 10) { node in
