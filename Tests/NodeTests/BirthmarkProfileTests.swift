@@ -14,7 +14,7 @@ import Testing
 @testable import Storage
 
 /// The `birthmark` compatibility profile: what today's Birthmark aggregator and the original SMA's scripts need,
-/// and nothing more (docs/ARCHITECTURE.md §4.6).
+/// and nothing more (docs/ARCHITECTURE.md §4.8).
 @Suite(.serialized) struct BirthmarkProfileTests {
     static let birthmark: (inout NodeConfiguration) -> Void = { $0.compatibility = .birthmark }
 

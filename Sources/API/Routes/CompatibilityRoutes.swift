@@ -6,7 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 
-/// The original Python SMA's routes, served only in the `birthmark` compatibility profile (docs/ARCHITECTURE.md §4.6),
+/// The original Python SMA's routes, served only in the `birthmark` compatibility profile (docs/ARCHITECTURE.md §4.8),
 /// with our roles: `/health` and `/` are open, everything under `/api` needs the admin key. Blacklisting is our
 /// revocation (audited, replicated, forwarded to the leader); the abuse routes read our abuse ledger.
 extension APIServer {

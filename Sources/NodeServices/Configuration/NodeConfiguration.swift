@@ -39,7 +39,7 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     /// Answer `POST /validate` without an API key (drop-in compatibility with today's aggregators). Default false.
     package var anonymousValidation: Bool = false
     /// Compatibility profile: `none`, or `birthmark` for today's Birthmark camera and aggregator unmodified (README,
-    /// docs/ARCHITECTURE.md §4.6): keyless `/validate`, `/v1/validate/batch` and `/validate-cert` (rate limits per client
+    /// docs/ARCHITECTURE.md §4.8): keyless `/validate`, `/v1/validate/batch` and `/validate-cert` (rate limits per client
     /// address still apply), new devices' tables below `assign_tables_below` (250 unless set). Default `none`.
     package var compatibility: CompatibilityProfile = .none
     /// New devices get only key tables with ids below this bound (existing devices keep theirs). Default: 250 in the
