@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NodeServices
 import SMAErrors
 #if canImport(Glibc)
 import Glibc
