@@ -103,29 +103,23 @@ extension APIServer {
 
     /// `POST /api/admin/blacklist/{serial}?reason=` (admin): revokes the device (audited, replicated; forwarded to the leader).
     @Sendable package func compatBlacklistAdd(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let principal = try context.authenticatedPrincipal()
-        let serial = try deviceSerial(context)
-        let buffer = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
-        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
         let reason = try Self.text(request.uri.queryParameters.get("reason"), field: "reason") ?? ""
-        let seq = try await writer.revoke(serial: serial, reason: reason, actor: auditActor(principal, context))
-        context.logger.notice("device revoked", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)",
-                                                           "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
-        return try json(CompatBlacklistChange(device_serial: serial.string, is_blacklisted: true, changed: seq != nil,
-                                              reason: reason.isEmpty ? "unspecified" : reason), seq: seq ?? state.applied)
+        switch try await changeRevocation(request, context, reason: { _ in reason }) {
+        case .forwarded(let response): return response
+        case .done(let serial, let seq):
+            return try json(CompatBlacklistChange(device_serial: serial.string, is_blacklisted: true, changed: seq != nil,
+                                                  reason: reason.isEmpty ? "unspecified" : reason), seq: seq ?? state.applied)
+        }
     }
 
     /// `DELETE /api/admin/blacklist/{serial}` (admin): reinstates the device (audited, replicated; forwarded to the leader).
     @Sendable package func compatBlacklistRemove(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let principal = try context.authenticatedPrincipal()
-        let serial = try deviceSerial(context)
-        let buffer = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
-        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
-        let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
-        context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)",
-                                                              "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
-        return try json(CompatBlacklistChange(device_serial: serial.string, is_blacklisted: false, changed: seq != nil, reason: nil),
-                        seq: seq ?? state.applied)
+        switch try await changeRevocation(request, context, reason: nil) {
+        case .forwarded(let response): return response
+        case .done(let serial, let seq):
+            return try json(CompatBlacklistChange(device_serial: serial.string, is_blacklisted: false, changed: seq != nil, reason: nil),
+                            seq: seq ?? state.applied)
+        }
     }
 
     package struct CompatBlacklist: Encodable {
