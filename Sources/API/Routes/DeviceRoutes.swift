@@ -145,7 +145,7 @@ extension APIServer {
     }
 
     /// What a revocation change did: answered by the leader (forwarded), or done here with its log seq (nil: unchanged).
-    package enum RevocationChange {
+    enum RevocationChange {
         case forwarded(Response)
         case done(DeviceSerial, seq: Int64?)
     }
