@@ -16,7 +16,7 @@ import Testing
 /// The `birthmark` compatibility profile: what today's Birthmark aggregator and the original SMA's scripts need,
 /// and nothing more (docs/ARCHITECTURE.md §4.8).
 @Suite(.serialized) struct BirthmarkProfileTests {
-    static let birthmark: (inout NodeConfiguration) -> Void = { $0.compatibility = .birthmark }
+    static func birthmark(_ config: inout NodeConfiguration) { config.compatibility = .birthmark }
 
     /// A certificate bundle exactly as the aggregator posts it (base64 of the PEM certificate, canonical signed text).
     static func certificateBundle(_ file: ProvisionResponse, timestamp: Int64 = 1_732_000_000) throws -> ByteBuffer {
