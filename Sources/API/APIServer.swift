@@ -88,8 +88,8 @@ package struct APIServer: Sendable {
     }
 
     /// Authentication for a route group: the bearer key must hold `role` (see `Authenticate`).
-    func authenticate(_ role: Role, anonymousOK: Bool = false, write: Bool = false) -> Authenticate {
-        Authenticate(api: self, role: role, anonymousOK: anonymousOK, write: write)
+    func authenticate(_ role: Role, anonymous: AnonymousAccess = .never, write: Bool = false) -> Authenticate {
+        Authenticate(api: self, role: role, anonymous: anonymous, write: write)
     }
 
     // MARK: helpers

@@ -13,10 +13,10 @@ extension APIServer {
     /// are rate-limited per client address.
     func validationRoutes() -> RouteCollection<SMARequestContext> {
         let routes = RouteCollection(context: SMARequestContext.self)
-        routes.group().add(middleware: authenticate(.validator, anonymousOK: config.effectiveAnonymousValidation))
+        routes.group().add(middleware: authenticate(.validator, anonymous: .tokenValidation))
             .post("/validate", use: validate)
             .post("/v1/validate/batch", use: validateBatch)
-        routes.group().add(middleware: authenticate(.validator, anonymousOK: config.anonymousCertificateValidation))
+        routes.group().add(middleware: authenticate(.validator, anonymous: .certificateValidation))
             .post("/validate-cert", use: validateCertificate)
         return routes
     }
