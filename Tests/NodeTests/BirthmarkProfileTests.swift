@@ -89,10 +89,13 @@ import Testing
                 }
                 #expect(try await NodeAPITests.validate(node, client, NodeAPITests.token(from: file), role: nil).1?.valid == true)
                 try await client.execute(uri: "/health", method: .get) { r in
-                    #expect(r.status == .ok && jsonObject(r.body)["status"] as? String == "healthy")
+                    let o = jsonObject(r.body)
+                    #expect(r.status == .ok && o["status"] as? String == "healthy")
+                    #expect(o["total_devices"] as? Int == 1 && o["total_tables"] as? Int == 10 && o["timestamp"] is String && o["service"] is String)
                 }
                 try await client.execute(uri: "/", method: .get) { r in
                     #expect(r.status == .ok && jsonObject(r.body)["compatibility"] as? String == "birthmark")
+                    #expect(jsonObject(r.body)["service"] is String && jsonObject(r.body)["version"] is String && jsonObject(r.body)["status"] as? String == "running")
                 }
             }
         }

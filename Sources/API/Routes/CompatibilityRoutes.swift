@@ -27,27 +27,33 @@ extension APIServer {
 
     package struct CompatHealth: Encodable {
         package var status: String
+        package var timestamp: String
+        package var total_devices: Int
+        package var total_tables: Int
         package var service: String
         package var node_id: String
         package var ready: Bool
     }
 
-    /// `GET /health` (open): `healthy` while the process serves (as the original); `ready` says whether it has caught up.
+    /// `GET /health` (open): the original's fields (`status` `healthy` while the process serves, counts from memory)
+    /// plus `node_id` and `ready` (caught up with the cluster).
     @Sendable package func compatHealth(_ request: Request, context: SMARequestContext) async throws -> Response {
-        try json(CompatHealth(status: "healthy", service: "Birthmark SMA", node_id: config.nodeID, ready: state.isReady))
+        let counts = state.registry.counts
+        return try json(CompatHealth(status: "healthy", timestamp: Self.iso8601(millis: Int64(Date().timeIntervalSince1970 * 1000)),
+                                     total_devices: counts.devices, total_tables: counts.keyTables, service: "sma",
+                                     node_id: config.nodeID, ready: state.isReady))
     }
 
     package struct CompatRoot: Encodable {
         package var service: String
+        package var version: String
         package var status: String
         package var compatibility: String
-        package var openapi: String
     }
 
-    /// `GET /` (open): what this service is.
+    /// `GET /` (open): the original's fields, and the profile.
     @Sendable package func compatRoot(_ request: Request, context: SMARequestContext) async throws -> Response {
-        try json(CompatRoot(service: "Birthmark SMA (Simulated Manufacturer Authority)", status: "running",
-                            compatibility: config.compatibility.rawValue, openapi: "/openapi.json"))
+        try json(CompatRoot(service: "Birthmark SMA", version: "1.0.0", status: "running", compatibility: config.compatibility.rawValue))
     }
 
     package struct CompatDeviceStatus: Encodable {
