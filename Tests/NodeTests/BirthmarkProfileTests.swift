@@ -277,6 +277,13 @@ import Testing
                     #expect(r.status == .unprocessableContent && !String(buffer: r.body).contains(secret))
                     #expect((jsonObject(r.body)["error"] as? [String: Any])?["field"] as? String == "device_secret")
                 }
+                // Bulk provisioning takes no device secrets (each answer would carry 3,000 keys).
+                try await client.execute(uri: "/api/v1/devices/provision/bulk", method: .post, headers: node.headers(.provisioner),
+                                         body: jsonBody(["devices": [["device_serial": "PHONE-B", "device_family": "iPhone",
+                                                                      "device_secret": String(repeating: "cd", count: 32)]]])) { r in
+                    #expect(r.status == .unprocessableContent)
+                    #expect((jsonObject(r.body)["error"] as? [String: Any])?["field"] as? String == "devices[0].device_secret")
+                }
                 for uri in ["/api/v1/devices/PHONE-1", "/api/devices/PHONE-1/status", "/stats", "/api/v1/audit?limit=100"] {
                     try await client.execute(uri: uri, method: .get, headers: node.headers(.admin)) { r in
                         #expect(r.status == .ok && !String(buffer: r.body).contains(secret), "\(uri)")

@@ -161,6 +161,10 @@ package final class DeviceService: Sendable {
         var serials = Set<DeviceSerial>(), nucs = Set<NUCDigest>()
         for (i, r) in requests.enumerated() {
             let prefix = bulk ? "devices[\(i)]." : ""
+            // A phase-2 answer carries 3,000 derived keys (~200 KB, ~24 ms): one device per request.
+            if bulk && r.device_secret != nil {
+                throw NodeError(.invalidInput, "phase-2 provisioning (device_secret) takes one device per request", field: prefix + "device_secret")
+            }
             let p = try prepare(r, prefix: prefix, chain: chain)
             guard serials.insert(DeviceSerial(unchecked: p.change.serial)).inserted else {
                 throw NodeError(.conflict, "serial appears twice in this batch", field: prefix + "device_serial")
