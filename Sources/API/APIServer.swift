@@ -84,11 +84,12 @@ package struct APIServer: Sendable {
         router.addRoutes(nodeRoutes(), atPath: "/api/v1/nodes")
         router.addRoutes(clusterRoutes())
         router.addRoutes(statusRoutes())
+        if config.compatibility == .birthmark { router.addRoutes(compatibilityRoutes()) }
     }
 
     /// Authentication for a route group: the bearer key must hold `role` (see `Authenticate`).
-    func authenticate(_ role: Role, anonymousOK: Bool = false, write: Bool = false) -> Authenticate {
-        Authenticate(api: self, role: role, anonymousOK: anonymousOK, write: write)
+    func authenticate(_ role: Role, anonymous: AnonymousAccess = .never, write: Bool = false) -> Authenticate {
+        Authenticate(api: self, role: role, anonymous: anonymous, write: write)
     }
 
     // MARK: helpers

@@ -12,6 +12,20 @@ import Testing
         return dir
     }
 
+    @Test func compatFlagWritesTheProfileAndAbsenceKeepsIt() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let row = try ClusterFiles.NodeRow(line: "n1\tregion-1\tleader-eligible\t8081\t9081\tpostgresql://u:secret@127.0.0.1:5/db\t/tls/n1\t127.0.1.1",
+                                           number: 1)
+        let path = dir + "/n1/config.json"
+        try ClusterFiles.writeNodeConfig(row: row, nodesDir: dir, kekFile: "/k/kek", caFile: "/k/ca.pem", logKey: "", peers: [], compat: "birthmark")
+        #expect(try NodeConfiguration.load(path: path, environment: [:]).compatibility == .birthmark)
+        try ClusterFiles.writeNodeConfig(row: row, nodesDir: dir, kekFile: "/k/kek", caFile: "/k/ca.pem", logKey: "", peers: [])
+        #expect(try NodeConfiguration.load(path: path, environment: [:]).compatibility == .birthmark)
+        try ClusterFiles.writeNodeConfig(row: row, nodesDir: dir, kekFile: "/k/kek", caFile: "/k/ca.pem", logKey: "", peers: [], compat: "none")
+        #expect(try NodeConfiguration.load(path: path, environment: [:]).compatibility == CompatibilityProfile.none)
+    }
+
     @Test func generatedConfigLoadsAsANodeConfigurationAndIsPrivate() throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -8,6 +8,7 @@ REPO_ROOT=$(cd "$SMA_LIB_DIR/../.." && pwd -P)
 STATE_DIR="$REPO_ROOT/.cluster"
 STATE_FILE="$STATE_DIR/state.json"
 SECRETS_DIR="$STATE_DIR/secrets"
+COMPAT_FILE="$STATE_DIR/compat"    # the compatibility profile set by cluster/up --compat (kept; cluster/down --purge forgets it)
 SMA_PROG=${SMA_PROG:-$(basename "$(dirname "$0")")/$(basename "$0")}
 
 # Ports of the local cluster (docs/ARCHITECTURE.md §4). SMA_PORT_OFFSET (default 0) shifts every port,

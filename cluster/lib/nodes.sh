@@ -63,7 +63,8 @@ read_log_key() { # SMA_NODE_BINARY
 # a missing one, and updates an existing one in place (edits of other keys are kept): it gets the
 # peer-channel files, timing "lan" and seeds (the peer URLs of every node of the topology)
 # when it has none of its own, and log_verification_key always (the cluster has one key); with HTTPS on the
-# public port (cluster/up --tls), its public certificate and the aggregators' client CA.
+# public port (cluster/up --tls), its public certificate and the aggregators' client CA; with a
+# compatibility profile (cluster/up --compat), "compatibility".
 # Peer addresses: region k's nodes listen on and connect from region_peer_host k; a config
 # written before that (peer_host 127.0.0.1 and only 127.0.0.1 seeds) is moved to it.
 write_configs() { # LOG_KEY ID...
@@ -82,8 +83,11 @@ write_configs() { # LOG_KEY ID...
     # Rows travel on stdin (they hold database passwords), not in argv.
     local tls=()
     public_tls_on && tls=(--public-tls --client-ca-file "$PUBLIC_PKI_DIR/clients-ca.pem")
+    # The compatibility profile chosen by cluster/up --compat (kept in COMPAT_FILE, so cluster/add-region follows it).
+    local compat=()
+    [[ -s $COMPAT_FILE ]] && compat=(--compat "$(<"$COMPAT_FILE")")
     printf '%s' "$rows" | "$bin" cluster config --nodes-dir "$STATE_DIR/nodes" --kek-file "$SECRETS_DIR/kek" \
-        --ca-file "$PKI_DIR/ca.pem" ${log_key:+--log-key "$log_key"} "${seeds[@]}" "${tls[@]}" \
+        --ca-file "$PKI_DIR/ca.pem" ${log_key:+--log-key "$log_key"} "${seeds[@]}" "${tls[@]}" "${compat[@]}" \
         || die "could not write the node configs (error above)"
 }
 

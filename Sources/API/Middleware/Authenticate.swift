@@ -5,26 +5,26 @@ import Logging
 import NodeServices
 import Prometheus
 
-/// Authentication as middleware: the bearer API key must be known and hold `role`; `anonymousOK` admits keyless
-/// callers as validators when `anonymous_validation` is on. Then the caller's rate limit (per key, or per client
+/// Authentication as middleware: the bearer API key must be known and hold `role`; `anonymous` says when keyless
+/// callers are admitted as validators (decided by the configuration). Then the caller's rate limit (per key, or per client
 /// address when anonymous; `write` selects the write limiter). The principal is put in the request context.
 package struct Authenticate: RouterMiddleware {
     package typealias Context = SMARequestContext
     let api: APIServer
     let role: Role
-    let anonymousOK: Bool
+    let anonymous: AnonymousAccess
     let write: Bool
 
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.principal = try api.authorize(request, context, role, anonymousOK: anonymousOK, write: write)
+        context.principal = try api.authorize(request, context, role, anonymous: anonymous, write: write)
         return try await next(request, context)
     }
 }
 
 extension APIServer {
-    /// Authenticates the bearer key and checks its role; `anonymousOK` admits keyless callers as validators.
-    func authorize(_ request: Request, _ context: SMARequestContext, _ role: Role, anonymousOK: Bool = false, write: Bool = false) throws -> Principal {
+    /// Authenticates the bearer key and checks its role; `anonymous` says when keyless callers are admitted as validators.
+    func authorize(_ request: Request, _ context: SMARequestContext, _ role: Role, anonymous: AnonymousAccess = .never, write: Bool = false) throws -> Principal {
         let principal: Principal
         if let header = request.headers[.authorization] {
             guard header.hasPrefix("Bearer "), let p = state.apiKeys.authenticate(String(header.dropFirst(7))) else {
@@ -51,7 +51,7 @@ extension APIServer {
         } else if let name = context.clientCertificateName {
             // A client certificate from the configured client CA: an aggregator. It never grants more than validator.
             principal = Principal(keyID: 0, name: "mtls:\(name)", role: .validator)
-        } else if anonymousOK && config.anonymousValidation {
+        } else if anonymous.admits(config) {
             principal = .anonymous
         } else {
             metrics.authFailures.increment()
@@ -75,4 +75,22 @@ extension APIServer {
         return principal
     }
 
+}
+
+/// When a route admits callers without a key (always as validators, rate-limited per client address).
+enum AnonymousAccess: Sendable {
+    /// Never.
+    case never
+    /// Token validation: with `anonymous_validation` or in the `birthmark` profile.
+    case tokenValidation
+    /// Certificate-bundle validation: in the `birthmark` profile.
+    case certificateValidation
+
+    func admits(_ config: NodeConfiguration) -> Bool {
+        switch self {
+        case .never: false
+        case .tokenValidation: config.effectiveAnonymousValidation
+        case .certificateValidation: config.anonymousCertificateValidation
+        }
+    }
 }

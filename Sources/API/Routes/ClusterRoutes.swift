@@ -25,6 +25,12 @@ extension APIServer {
         /// Devices on which memory and this node's database disagree (device count and revoked flags, serials
         /// compared as bytes); null when memory has not reached the database's log head (catching up).
         package var registry_disagreements: Int?
+        /// The original SMA's fields, only in the `birthmark` profile (absent otherwise).
+        package var total_devices: Int? = nil
+        package var devices_by_family: [String: Int]? = nil
+        package var total_table_assignments: Int? = nil
+        package var unique_tables_used: Int? = nil
+        package var table_statistics: CompatStats.TableStatistics? = nil
         package struct MemoryCounts: Encodable {
             package var devices: Int
             package var revoked_devices: Int
@@ -35,16 +41,25 @@ extension APIServer {
         }
     }
 
-    /// `GET /stats` (admin).
+    /// `GET /stats` (admin); in the `birthmark` profile with the original SMA's fields too.
     @Sendable package func stats(_ request: Request, context: SMARequestContext) async throws -> Response {
         let db = try await store.stats()
         let m = state.registry.counts
         let disagreements = try await state.registryDisagreements(with: store)
-        return try json(StatsResponse(
+        var answer = StatsResponse(
             node_id: config.nodeID, region: config.region, uptime_seconds: Int(Date().timeIntervalSince(startedAt)), database: db,
             memory: .init(devices: m.devices, revoked_devices: m.revoked, key_tables: m.keyTables, retired_key_tables: m.retiredTables,
                           applied_seq: state.applied, api_keys: state.apiKeys.count),
-            registry_disagreements: disagreements))
+            registry_disagreements: disagreements)
+        if config.compatibility == .birthmark {
+            let c = try await compatStats(db)
+            answer.total_devices = c.total_devices
+            answer.devices_by_family = c.devices_by_family
+            answer.total_table_assignments = c.total_table_assignments
+            answer.unique_tables_used = c.unique_tables_used
+            answer.table_statistics = c.table_statistics
+        }
+        return try json(answer)
     }
 
     package struct ClusterResponse: Encodable {

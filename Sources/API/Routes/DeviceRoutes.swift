@@ -11,9 +11,11 @@ extension APIServer {
     /// reinstatement (admins).
     func deviceRoutes() -> RouteCollection<SMARequestContext> {
         let routes = RouteCollection(context: SMARequestContext.self)
-        routes.group().add(middleware: authenticate(.provisioner, write: true))
+        let provisioning = routes.group().add(middleware: authenticate(.provisioner, write: true))
             .post("/provision", use: provision)
             .post("/provision/bulk", use: provisionBulk)
+        // The original SMA's phase-2 path (phones), `birthmark` profile only: the same provisioning, with `device_secret`.
+        if config.compatibility == .birthmark { provisioning.post("/provision-phase2", use: provision) }
         routes.group().add(middleware: authenticate(.provisioner))
             .get("/{serial}", use: getDevice)
         routes.group().add(middleware: authenticate(.admin))
@@ -142,26 +144,49 @@ extension APIServer {
         package var changed: Bool
     }
 
-    /// `POST /api/v1/devices/{serial}/revoke` (admin). Idempotent.
-    @Sendable package func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
+    /// What a revocation change did: answered by the leader (forwarded), or done here with its log seq (nil: unchanged).
+    enum RevocationChange {
+        case forwarded(Response)
+        case done(DeviceSerial, seq: Int64?)
+    }
+
+    /// Revokes (`reason` reads it from the body) or reinstates (`reason` nil) `{serial}`, on the leader: here, or
+    /// forwarded. Shared by our routes and the original SMA's blacklist routes.
+    func changeRevocation(_ request: Request, _ context: SMARequestContext,
+                          reason: ((ByteBuffer) throws -> String)?) async throws -> RevocationChange {
         let principal = try context.authenticatedPrincipal()
         let serial = try deviceSerial(context)
         let buffer = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
-        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
-        let reason = buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
-        let seq = try await writer.revoke(serial: serial, reason: reason, actor: auditActor(principal, context))
-        context.logger.notice("device revoked", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
-        return try json(DeviceStatus(device_serial: serial.string, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
+        guard let writer = localWriter() else { return .forwarded(try await forwardToLeader(request, body: buffer, context: context)) }
+        let seq: Int64?
+        if let reason {
+            seq = try await writer.revoke(serial: serial, reason: try reason(buffer), actor: auditActor(principal, context))
+        } else {
+            seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
+        }
+        context.logger.notice(reason == nil ? "device reinstated" : "device revoked",
+                              metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
+        return .done(serial, seq: seq)
+    }
+
+    /// `POST /api/v1/devices/{serial}/revoke` (admin). Idempotent.
+    @Sendable package func revoke(_ request: Request, context: SMARequestContext) async throws -> Response {
+        let change = try await changeRevocation(request, context) { buffer in
+            buffer.readableBytes == 0 ? "" : (try Self.decode(RevokeRequest.self, from: buffer).reason ?? "")
+        }
+        switch change {
+        case .forwarded(let response): return response
+        case .done(let serial, let seq):
+            return try json(DeviceStatus(device_serial: serial.string, revoked: true, changed: seq != nil), seq: seq ?? state.applied)
+        }
     }
 
     /// `POST /api/v1/devices/{serial}/reinstate` (admin). Idempotent.
     @Sendable package func reinstate(_ request: Request, context: SMARequestContext) async throws -> Response {
-        let principal = try context.authenticatedPrincipal()
-        let serial = try deviceSerial(context)
-        let buffer = try await request.collectBody(upTo: config.maxBodyBytes, context: context)
-        guard let writer = localWriter() else { return try await forwardToLeader(request, body: buffer, context: context) }
-        let seq = try await writer.reinstate(serial: serial, actor: auditActor(principal, context))
-        context.logger.notice("device reinstated", metadata: ["device.serial": "\(serial)", "api_key.name": "\(principal.name)", "log.seq": "\(seq.map(String.init) ?? "unchanged")"])
-        return try json(DeviceStatus(device_serial: serial.string, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
+        switch try await changeRevocation(request, context, reason: nil) {
+        case .forwarded(let response): return response
+        case .done(let serial, let seq):
+            return try json(DeviceStatus(device_serial: serial.string, revoked: false, changed: seq != nil), seq: seq ?? state.applied)
+        }
     }
 }

@@ -9,14 +9,15 @@ import Prometheus
 
 extension APIServer {
     /// `POST /validate`, `POST /validate-legacy` and `POST /v1/validate/batch` (validators, or anyone when
-    /// `anonymous_validation` is on), `POST /validate-cert` (validators).
+    /// `anonymous_validation` is on or in the `birthmark` profile), `POST /validate-cert` (validators, or anyone in the
+    /// `birthmark` profile). Keyless callers are rate-limited per client address.
     func validationRoutes() -> RouteCollection<SMARequestContext> {
         let routes = RouteCollection(context: SMARequestContext.self)
-        routes.group().add(middleware: authenticate(.validator, anonymousOK: true))
+        routes.group().add(middleware: authenticate(.validator, anonymous: .tokenValidation))
             .post("/validate", use: validate)
             .post("/validate-legacy", use: validateLegacy)
             .post("/v1/validate/batch", use: validateBatch)
-        routes.group().add(middleware: authenticate(.validator))
+        routes.group().add(middleware: authenticate(.validator, anonymous: .certificateValidation))
             .post("/validate-cert", use: validateCertificate)
         return routes
     }
@@ -118,7 +119,7 @@ extension APIServer {
         let outcome: ValidationOutcome
         if let ca = state.authorityCertificates {
             switch bundle.verify(intermediate: ca.intermediate, now: Date(),
-                                acceptLegacySignatureText: config.acceptLegacySignatureText) {
+                                acceptLegacySignatureText: config.effectiveAcceptLegacySignatureText) {
             case .failure(let reason): outcome = .fail(reason)
             case .success(let cn):
                 // The CN is the serial exactly as this authority issued it: looked up by its bytes.

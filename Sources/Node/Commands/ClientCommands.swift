@@ -22,6 +22,19 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "For an https URL: the CA (PEM) that issued the node's public certificate (default: $SMA_CACERT; none: the system's CAs).")
     var cacert: String = ProcessInfo.processInfo.environment["SMA_CACERT"] ?? ""
 
+    /// Sends one request and returns the body of a 2xx answer; prints the answer and exits non-zero otherwise.
+    func fetch(_ method: String, _ path: String) async throws -> [UInt8] {
+        guard !apiKey.isEmpty else { throw ValidationError("an API key is required: --api-key KEY or SMA_API_KEY") }
+        let client = CurlHTTPClient(tls: try publicTLS(cacert), threadPool: NIOThreadPool.singleton)
+        defer { client.shutdown() }
+        let response = try await client.send(method: method, url: url + path, headers: [("Authorization", "Bearer \(apiKey)")], body: nil)
+        guard (200..<300).contains(response.status) else {
+            FileHandle.standardError.write(Data("sma-node: \(method) \(path): HTTP \(response.status): \(String(decoding: response.body, as: UTF8.self))\n".utf8))
+            throw ExitCode.failure
+        }
+        return Array(response.body)
+    }
+
     /// Sends one request and prints the JSON answer; exits non-zero on a non-2xx status.
     func call(_ method: String, _ path: String, body: [String: Any?]? = nil) async throws {
         guard !apiKey.isEmpty else { throw ValidationError("an API key is required: --api-key KEY or SMA_API_KEY") }
@@ -102,7 +115,7 @@ struct DeviceCommand: AsyncParsableCommand {
 
 struct KeyTableCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "key-table", abstract: "Key-table compromise tooling (admin).",
-                                                    subcommands: [List.self, Devices.self, Retire.self])
+                                                    subcommands: [List.self, Devices.self, Above.self, Retire.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every key table: state (active, retiring, retired), retire time, device count.")
@@ -120,6 +133,42 @@ struct KeyTableCommand: AsyncParsableCommand {
             var path = "/api/v1/key-tables/\(id)/devices?limit=\(limit)"
             if let after { path += "&after=" + (after.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? after) }
             try await client.call("GET", path)
+        }
+    }
+
+    struct Above: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "above",
+            abstract: "The devices holding any key table with id at or above a bound (e.g. 250: devices today's Birthmark aggregator cannot serve).",
+            discussion: """
+            Lists every table with id >= --bound that some device holds, and those devices' serials (all pages). Devices \
+            provisioned before assign_tables_below was set may hold such tables: re-provision them or move the \
+            aggregator off the birthmark profile. Exits 0; prints device_count 0 when there are none.
+            """)
+        @OptionGroup var client: ClientOptions
+        @Option(help: "Lowest table id listed (default 250, the birthmark profile's assign_tables_below).") var bound: Int = 250
+        func run() async throws {
+            struct Tables: Decodable { struct T: Decodable { var id: Int; var device_count: Int }; var key_tables: [T] }
+            struct Page: Decodable { struct D: Decodable { var device_serial: String }; var devices: [D]; var next_after: String? }
+            let tables = try JSONDecoder().decode(Tables.self, from: Data(try await client.fetch("GET", "/api/v1/key-tables")))
+            var listed: [[String: Any]] = []
+            var serials = Set<String>()
+            for t in tables.key_tables.sorted(by: { $0.id < $1.id }) where t.id >= bound && t.device_count > 0 {
+                var devices: [String] = []
+                var after: String?
+                repeat {
+                    var path = "/api/v1/key-tables/\(t.id)/devices?limit=1000"
+                    if let after { path += "&after=" + (after.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? after) }
+                    let page = try JSONDecoder().decode(Page.self, from: Data(try await client.fetch("GET", path)))
+                    devices += page.devices.map(\.device_serial)
+                    after = page.next_after
+                } while after != nil
+                serials.formUnion(devices)
+                listed.append(["id": t.id, "devices": devices])
+            }
+            let out: [String: Any] = ["bound": bound, "device_count": serials.count, "key_tables": listed]
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NodeServices
 import SMAErrors
 #if canImport(Glibc)
 import Glibc
@@ -37,7 +38,8 @@ struct ClusterFilesCommand: AsyncParsableCommand {
             shared peer address (peer_host 127.0.0.1 and only 127.0.0.1 seeds) is moved to PEER_HOST. With \
             --public-tls, a config that names no public certificate gets public_tls_cert_file/public_tls_key_file \
             (TLS_DIR/public.pem, public.key) and, with --client-ca-file, public_tls_client_ca_file (client \
-            certificates optional). Other keys are kept; an unchanged config is not rewritten.
+            certificates optional). With --compat PROFILE, every config gets "compatibility": PROFILE (none or \
+            birthmark). Other keys are kept; an unchanged config is not rewritten.
             """)
         @Option(name: .customLong("nodes-dir"), help: "Directory holding <id>/config.json.") var nodesDir: String
         @Option(name: .customLong("kek-file"), help: "The key-encryption key file (kek_file of new configs).") var kekFile: String
@@ -48,8 +50,13 @@ struct ClusterFilesCommand: AsyncParsableCommand {
         @Flag(name: .customLong("public-tls"), help: "Serve HTTPS on the public port (TLS_DIR/public.pem, public.key).") var publicTLS = false
         @Option(name: .customLong("client-ca-file"), help: "With --public-tls: the CA of aggregators' client certificates.")
         var clientCAFile: String = ""
+        @Option(name: .customLong("compat"), help: "Compatibility profile written into every config: none or birthmark; absent: leave it.")
+        var compat: String = ""
 
         func run() async throws {
+            if !compat.isEmpty && CompatibilityProfile(rawValue: compat) == nil {
+                throw ValidationError("--compat must be none or birthmark (got '\(compat)')")
+            }
             try ClusterFiles.reporting("cluster config") {
                 var count = 0
                 while let line = readLine(strippingNewline: true) {
@@ -57,7 +64,7 @@ struct ClusterFilesCommand: AsyncParsableCommand {
                     count += 1
                     try ClusterFiles.writeNodeConfig(row: ClusterFiles.NodeRow(line: line, number: count),
                                                      nodesDir: nodesDir, kekFile: kekFile, caFile: caFile,
-                                                     logKey: logKey, peers: seeds,
+                                                     logKey: logKey, peers: seeds, compat: compat,
                                                      publicTLS: publicTLS ? .init(clientCAFile: clientCAFile.isEmpty ? nil : clientCAFile) : nil)
                 }
             }
@@ -212,7 +219,7 @@ enum ClusterFiles {
     }
 
     static func writeNodeConfig(row: NodeRow, nodesDir: String, kekFile: String, caFile: String, logKey: String, peers: [String],
-                                publicTLS: PublicTLS? = nil) throws {
+                                compat: String = "", publicTLS: PublicTLS? = nil) throws {
         let path = "\(nodesDir)/\(row.id)/config.json"
         let me = "https://\(row.peerHost):\(row.peerPort)"
         let exists = FileManager.default.fileExists(atPath: path)
@@ -258,6 +265,7 @@ enum ClusterFiles {
             }
         }
         if config["timing"] == nil { config["timing"] = .string("lan") }
+        if !compat.isEmpty { config["compatibility"] = .string(compat) }
         var seeds: [ClusterJSON] = []
         if case .array(let a)? = config["seeds"] { seeds = a.filter { $0 != .string(me) } }
         if seeds.isEmpty { seeds = peers.filter { $0 != me }.map { .string($0) } }

@@ -124,6 +124,8 @@ final class NodeRuntime: Sendable {
             }
             devices = DeviceService(state: state, writer: writer, authority: authority, manufacturer: config.manufacturer,
                                     maEndpoint: config.effectiveMAEndpoint, metrics: metrics, cpu: cpuPool,
+                                    assignTablesBelow: config.effectiveAssignTablesBelow,
+                                    acceptsDeviceSecret: config.compatibility == .birthmark,
                                     crlValidity: .milliseconds(Int64(config.crlValidityHours * 3_600_000)))
         }
         return NodeRuntime(config: config, threadPool: threadPool, cpuPool: cpuPool, pool: pool, store: store, state: state, leadership: runtimeLeadership,

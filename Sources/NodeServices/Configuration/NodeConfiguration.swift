@@ -41,6 +41,13 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     /// `/validate-cert` also accepts a signature over camera-pi's text `image_hash + str(timestamp)`, which binds neither
     /// the certificate nor `gps_hash` (docs/ARCHITECTURE.md §1.6). Default false.
     package var acceptLegacySignatureText: Bool = false
+    /// Compatibility profile: `none`, or `birthmark` for today's Birthmark camera and aggregator unmodified (README,
+    /// docs/ARCHITECTURE.md §4.8): keyless `/validate`, `/v1/validate/batch` and `/validate-cert` (rate limits per client
+    /// address still apply), new devices' tables below `assign_tables_below` (250 unless set). Default `none`.
+    package var compatibility: CompatibilityProfile = .none
+    /// New devices get only key tables with ids below this bound (existing devices keep theirs). Default: 250 in the
+    /// `birthmark` profile (its aggregator refuses `table_id >= 250`), otherwise none (every installed table).
+    package var assignTablesBelow: Int? = nil
     /// Manufacturer name in certificates (subject O, manufacturerID extension). Default `SIMULATED_MFG`.
     package var manufacturer: String = "SIMULATED_MFG"
     /// Validation URL written into device certificates (maEndpoint). Default `http://<public_host>:<public_port>/validate`.
@@ -111,7 +118,7 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         case peerSourceAddress = "peer_source_address"
         case databaseURL = "database_url", databasePoolSize = "database_pool_size", kekFile = "kek_file", seeds
         case anonymousValidation = "anonymous_validation", acceptLegacySignatureText = "accept_legacy_signature_text"
-        case manufacturer, maEndpoint = "ma_endpoint", logLevel = "log_level"
+        case compatibility, assignTablesBelow = "assign_tables_below", manufacturer, maEndpoint = "ma_endpoint", logLevel = "log_level"
         case maxBodyBytes = "max_body_bytes", maxBulkBodyBytes = "max_bulk_body_bytes", maxBatchItems = "max_batch_items"
         case rateLimitPerSecond = "rate_limit_per_second", writeRateLimitPerSecond = "write_rate_limit_per_second",
              authFailuresPerSecond = "auth_failures_per_second"
@@ -146,6 +153,8 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         seeds = try v(.seeds, d.seeds)
         anonymousValidation = try v(.anonymousValidation, d.anonymousValidation)
         acceptLegacySignatureText = try v(.acceptLegacySignatureText, d.acceptLegacySignatureText)
+        compatibility = try v(.compatibility, d.compatibility)
+        assignTablesBelow = try c.decodeIfPresent(Int.self, forKey: .assignTablesBelow)
         manufacturer = try v(.manufacturer, d.manufacturer)
         maEndpoint = try c.decodeIfPresent(String.self, forKey: .maEndpoint)
         logLevel = try v(.logLevel, d.logLevel)
@@ -214,8 +223,33 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
+    /// True when keyless callers may use `/validate` and `/v1/validate/batch`: `anonymous_validation`, or the `birthmark` profile.
+    package var effectiveAnonymousValidation: Bool { anonymousValidation || compatibility == .birthmark }
+
+    /// True when keyless callers may use `/validate-cert` (only the `birthmark` profile: its aggregator sends no key).
+    package var anonymousCertificateValidation: Bool { compatibility == .birthmark }
+    /// Whether `/validate-cert` also accepts camera-pi's signed text: set, or in the `birthmark` profile (whose camera
+    /// signs that text; docs/ARCHITECTURE.md §1.6).
+    package var effectiveAcceptLegacySignatureText: Bool { acceptLegacySignatureText || compatibility == .birthmark }
+
+    /// The bound new devices' table ids stay below, or nil for none (see `assignTablesBelow`).
+    package var effectiveAssignTablesBelow: Int? {
+        assignTablesBelow ?? (compatibility == .birthmark ? CompatibilityProfile.birthmarkTableBound : nil)
+    }
+
     /// The maEndpoint actually written into certificates.
     package var effectiveMAEndpoint: String { maEndpoint ?? "\(publicURL)/validate" }
+}
+
+/// A compatibility profile (`compatibility`): what a node turns on for clients it cannot change.
+package enum CompatibilityProfile: String, Codable, Sendable {
+    /// Our protocol only.
+    case none
+    /// Today's Birthmark camera and aggregator, unmodified (no key on validation; tables below 250; the original SMA's routes).
+    case birthmark
+
+    /// The Birthmark aggregator's token model refuses `table_id >= 250`.
+    package static let birthmarkTableBound = 250
 }
 
 /// Client certificates on the public port (`public_tls_client_auth`).
@@ -330,6 +364,9 @@ extension NodeConfiguration {
         }
         if !(1...Int(UInt32.max)).contains(abuseReportFloor) {
             throw ConfigurationError(key: "abuse_report_floor", problem: "must be at least 1")
+        }
+        if let bound = assignTablesBelow, bound < BirthmarkProtocol.tablesPerDevice {
+            throw ConfigurationError(key: "assign_tables_below", problem: "must be at least \(BirthmarkProtocol.tablesPerDevice) (a device needs three tables)")
         }
         if !["lan", "wan"].contains(timing) { throw ConfigurationError(key: "timing", problem: "must be lan or wan") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {

@@ -13,6 +13,9 @@ package struct ProvisionRequest: Codable, Sendable {
     package var device_family: String
     package var nuc_hash: String?
     package var device_public_key: String?
+    /// Phase-2 (phone) provisioning, `birthmark` profile only: the device's secret (64 hex digits), its identity in
+    /// tokens in place of a NUC hash. Registered exactly like one (keyed digest only, never stored raw).
+    package var device_secret: String?
 }
 
 /// The camera's provisioning file (docs/ARCHITECTURE.md §1). Field names are fixed by the existing cameras.
@@ -26,6 +29,11 @@ package struct ProvisionResponse: Codable, Sendable {
     package var device_public_key: String
     package var table_assignments: [Int]
     package var master_keys: [String: String]
+    /// Phase-2 answers only (a request with `device_secret`): for each assigned table, in `key_table_indices` order,
+    /// its 1,000 derived keys as hex; the tables; and the secret echoed back (as the original SMA answers).
+    package var key_tables: [[String]]? = nil
+    package var key_table_indices: [Int]? = nil
+    package var device_secret: String? = nil
 }
 
 /// Provisioning, revocation and reinstatement: builds the log changes and commits them through the leader's writer.
@@ -39,10 +47,16 @@ package final class DeviceService: Sendable {
     package let crl: CRLIssuer
     /// Where blocking CPU work runs (key generation, signing).
     let cpu: NIOThreadPool
+    /// New devices get only tables with ids below this (`assign_tables_below`); nil: any assignable table.
+    package let assignTablesBelow: Int?
+    /// Phase-2 provisioning (`device_secret`) is accepted (the `birthmark` profile).
+    package let acceptsDeviceSecret: Bool
 
     package init(state: NodeState, writer: LogWriter, authority: CertificateAuthority, manufacturer: String, maEndpoint: String, metrics: NodeMetrics,
-                 cpu: NIOThreadPool,
+                 cpu: NIOThreadPool, assignTablesBelow: Int? = nil, acceptsDeviceSecret: Bool = false,
          crlValidity: Duration = .seconds(86_400)) {
+        self.assignTablesBelow = assignTablesBelow
+        self.acceptsDeviceSecret = acceptsDeviceSecret
         self.crl = CRLIssuer(authority: authority, validity: crlValidity)
         self.cpu = cpu
         self.state = state
@@ -64,7 +78,19 @@ package final class DeviceService: Sendable {
         let serial = try DeviceSerial(r.device_serial, field: prefix + "device_serial")
         try DeviceText.check(r.device_family, field: prefix + "device_family")
         let nuc: NUCHash
-        if let hex = r.nuc_hash {
+        if let secret = r.device_secret {
+            // The device secret takes the NUC hash's place: same size, same digest, same uniqueness (never stored raw).
+            guard acceptsDeviceSecret else {
+                throw NodeError(.invalidInput, "phase-2 provisioning is served only in the birthmark compatibility profile", field: prefix + "device_secret")
+            }
+            guard r.nuc_hash == nil else {
+                throw NodeError(.invalidInput, "give nuc_hash or device_secret, not both", field: prefix + "device_secret")
+            }
+            guard let n = NUCHash(hex: secret) else {
+                throw NodeError(.invalidInput, "must be 64 hex digits (32 bytes)", field: prefix + "device_secret")
+            }
+            nuc = n
+        } else if let hex = r.nuc_hash {
             guard let n = NUCHash(hex: hex) else {
                 throw NodeError(.invalidInput, "must be 64 hex digits (32 bytes)", field: prefix + "nuc_hash")
             }
@@ -80,7 +106,8 @@ package final class DeviceService: Sendable {
             throw NodeError(.unavailable, "the NUC digest key is not loaded yet")
         }
         if state.registry.device(nucDigest: digest) != nil {
-            throw NodeError(.conflict, "a device with this NUC hash is already provisioned", field: prefix + "nuc_hash")
+            throw r.device_secret == nil ? NodeError(.conflict, "a device with this NUC hash is already provisioned", field: prefix + "nuc_hash")
+                : NodeError(.conflict, "a device with this secret is already provisioned", field: prefix + "device_secret")
         }
         var privateKeyPEM: String?
         let publicKey: P256.Signing.PublicKey
@@ -107,9 +134,22 @@ package final class DeviceService: Sendable {
         let change = LogChange.DeviceProvisioned(serial: r.device_serial, family: r.device_family, nucDigest: digest,
                                                  tableIDs: tables, certificateDER: certDER, publicKeyPEM: publicKey.pemRepresentation)
         let certPEM = change.certificatePEM
-        let response = ProvisionResponse(device_serial: r.device_serial, device_family: r.device_family, nuc_hash: nuc.hex,
+        var response = ProvisionResponse(device_serial: r.device_serial, device_family: r.device_family, nuc_hash: nuc.hex,
                                          device_certificate: certPEM, certificate_chain: chain, device_private_key: privateKeyPEM,
                                          device_public_key: publicKey.pemRepresentation, table_assignments: Array(tables), master_keys: masterKeys)
+        if r.device_secret != nil {
+            // What the phone stores instead of master keys: every derived key of its three tables (~24 ms of HKDF).
+            var keyTables: [[String]] = []
+            for t in tables {
+                let master = state.registry.masterKey(table: t)!
+                keyTables.append((0..<BirthmarkProtocol.keysPerTable).map { i in
+                    KeyDerivation.derivedKey(masterKey: master, keyIndex: i).withUnsafeBytes { Hex.encode(Array($0)) }
+                })
+            }
+            response.key_tables = keyTables
+            response.key_table_indices = Array(tables)
+            response.device_secret = nuc.hex
+        }
         return Prepared(change: change, response: response)
     }
 
@@ -121,6 +161,10 @@ package final class DeviceService: Sendable {
         var serials = Set<DeviceSerial>(), nucs = Set<NUCDigest>()
         for (i, r) in requests.enumerated() {
             let prefix = bulk ? "devices[\(i)]." : ""
+            // A phase-2 answer carries 3,000 derived keys (~200 KB, ~24 ms): one device per request.
+            if bulk && r.device_secret != nil {
+                throw NodeError(.invalidInput, "phase-2 provisioning (device_secret) takes one device per request", field: prefix + "device_secret")
+            }
             let p = try prepare(r, prefix: prefix, chain: chain)
             guard serials.insert(DeviceSerial(unchecked: p.change.serial)).inserted else {
                 throw NodeError(.conflict, "serial appears twice in this batch", field: prefix + "device_serial")
@@ -134,9 +178,11 @@ package final class DeviceService: Sendable {
     }
 
     private func assignTables() throws -> KeyTableTriple {
-        let candidates = state.registry.assignableTables
+        var candidates = state.registry.assignableTables
+        if let bound = assignTablesBelow { candidates.removeAll { $0 >= bound } }
         guard candidates.count >= BirthmarkProtocol.tablesPerDevice else {
-            throw NodeError(.unavailable, "fewer than 3 key tables are available for assignment")
+            throw NodeError(.unavailable, assignTablesBelow.map { "fewer than 3 key tables below \($0) (assign_tables_below) are available for assignment" }
+                            ?? "fewer than 3 key tables are available for assignment")
         }
         var rng = SystemRandomNumberGenerator()
         var chosen: [Int] = []
