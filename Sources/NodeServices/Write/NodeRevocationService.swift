@@ -1,4 +1,4 @@
-package import Core
+import Core
 
 /// Revokes cluster nodes on the leader: a replicated, audited `node_revoked` entry. From the moment a node
 /// applies it, the revoked node's certificate is refused on its peer listener, its gossip is ignored and it is
