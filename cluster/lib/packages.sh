@@ -58,3 +58,21 @@ ensure_tool() { # TOOL [PACKAGE]
     rm -f "$log"
     command -v "$tool" >/dev/null 2>&1 || die "$pkg is installed but $tool is still not on PATH"
 }
+
+# Makes Python module MODULE importable by python3: installs Debian package PACKAGE when we are root,
+# else fails in one line saying how to install it.
+ensure_python_module() { # MODULE PACKAGE
+    local module=$1 pkg=$2 log
+    python3 -c "import $module" >/dev/null 2>&1 && return 0
+    ((EUID == 0)) || die "the Python module $module is missing; install it as root: apt-get install -y $pkg"
+    info "installing $pkg (Python module $module)"
+    log=$(mktemp /tmp/sma-apt.XXXXXX.log)
+    if [[ ${SMA_APT_UPDATED:-} != 1 ]]; then
+        apt-get update >"$log" 2>&1 || { show_log_tail "$log" 20; die "apt-get update failed (output above); check the network, then retry"; }
+        export SMA_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >>"$log" 2>&1 \
+        || { show_log_tail "$log" 20; die "apt-get install $pkg failed (output above, full output: $log)"; }
+    rm -f "$log"
+    python3 -c "import $module" >/dev/null 2>&1 || die "$pkg is installed but python3 still cannot import $module"
+}

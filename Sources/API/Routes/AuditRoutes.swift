@@ -2,7 +2,7 @@ import Core
 package import NodeServices
 import Replication
 package import Hummingbird
-package import Foundation
+import Foundation
 package import HTTPTypes
 import Logging
 import NIOCore

@@ -1,5 +1,5 @@
 import Core
-package import NodeServices
+import NodeServices
 import Replication
 package import Hummingbird
 import Foundation

@@ -3,7 +3,7 @@ package import NodeServices
 import Replication
 package import Hummingbird
 package import Foundation
-package import HTTPTypes
+import HTTPTypes
 import Logging
 import NIOCore
 

@@ -1,7 +1,7 @@
 import Core
 import Foundation
 import Logging
-package import Hummingbird
+import Hummingbird
 import NIOCore
 import NodeServices
 

@@ -5,7 +5,7 @@ public import Foundation
 #endif
 public import Crypto
 public import X509
-public import SwiftASN1
+import SwiftASN1
 
 /// An X.509 v2 certificate revocation list (RFC 5280 §5), built and signed here because
 /// swift-certificates has no CRL type. Pure: the caller passes the times and the key.
