@@ -18,6 +18,7 @@
 #   common.sh    paths, ports, messages, run-state directories and lock, HTTP waits, processes
 #   packages.sh  system packages and the Swift toolchain
 #   postgres.sh  the private PostgreSQL instances (SMA_PG_BIN names their binaries)
+#   formation.sh the authoritative store: a pg_auto_failover formation (monitor + a data node per region, up to 3)
 #   topology.sh  regions, node ids, ports and peer addresses (.cluster/topology)
 #   public-tls.sh HTTPS on the public port (cluster/up --tls): public CA, certificates, curl trusting the CA
 #   nodes.sh     node configs (sma-node cluster config), peer PKI, log key, starting nodes
@@ -30,6 +31,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$SMA_LIB_DIR/packages.sh"
 # shellcheck source=lib/postgres.sh
 source "$SMA_LIB_DIR/postgres.sh"
+# shellcheck source=lib/formation.sh
+source "$SMA_LIB_DIR/formation.sh"
 # shellcheck source=lib/topology.sh
 source "$SMA_LIB_DIR/topology.sh"
 # shellcheck source=lib/public-tls.sh

@@ -78,7 +78,7 @@ write_configs() { # LOG_KEY ID...
     for id in "$@"; do
         read -r _ region role public_port peer_port <<<"$(node_layout "$id")"
         { mkdir -p "$(node_dir "$id")" && chmod 0700 "$(node_dir "$id")"; } || die "cannot create $(node_dir "$id")"
-        rows+=$(printf '%s\t' "$id" "$region" "$role" "$public_port" "$peer_port" "$(pg_node_url "$region" sma)" "$(node_tls_dir "$id")" "$(node_peer_host "$id")")$'\n'
+        rows+=$(printf '%s\t' "$id" "$region" "$role" "$public_port" "$peer_port" "$(node_database_url "$id")" "$(node_tls_dir "$id")" "$(node_peer_host "$id")")$'\n'
     done
     # Rows travel on stdin (they hold database passwords), not in argv.
     local tls=()

@@ -258,22 +258,24 @@ pg_node_password_file() { printf '%s/pg-%s-node.password\n' "$SECRETS_DIR" "$1";
 
 # Creates (or updates) the node role on instance NAME and makes it the owner of database DB and of every table
 # and sequence already in it (a database created before the role existed). The password travels on stdin.
-pg_ensure_node_role() { # NAME DB
-    local name=$1 db=$2 pwfile port
+# PORT and SUPERUSER_PASSWORD_FILE default to the instance's own (the formation passes its primary's).
+pg_ensure_node_role() { # NAME DB [PORT SUPERUSER_PASSWORD_FILE]
+    local name=$1 db=$2 pwfile port superpw
     pwfile=$(pg_node_password_file "$name")
     if [[ ! -s $pwfile ]]; then
         (umask 077 && random_hex 24 >"$pwfile") || die "cannot write $pwfile"
     fi
-    port=$(pg_instance_port "$name")
+    port=${3:-$(pg_instance_port "$name")}
+    superpw=${4:-$(pg_password_file "$name")}
     {
         printf "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN\n" "$PG_NODE_ROLE"
         printf "  CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS; END IF; END \$\$;\n" "$PG_NODE_ROLE"
         printf "ALTER ROLE %s NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '%s';\n" "$PG_NODE_ROLE" "$(<"$pwfile")"
         printf 'ALTER DATABASE "%s" OWNER TO %s;\n' "$db" "$PG_NODE_ROLE"
-    } | PGPASSWORD=$(<"$(pg_password_file "$name")") PGCONNECT_TIMEOUT=10 \
+    } | PGPASSWORD=$(<"$superpw") PGCONNECT_TIMEOUT=10 \
         "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$port user=$PG_SUPERUSER dbname=postgres" >/dev/null \
         || die "could not create the node role $PG_NODE_ROLE on PostgreSQL instance '$name' (see the psql error above)"
-    PGPASSWORD=$(<"$(pg_password_file "$name")") PGCONNECT_TIMEOUT=10 \
+    PGPASSWORD=$(<"$superpw") PGCONNECT_TIMEOUT=10 \
         "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$port user=$PG_SUPERUSER dbname=$db" -c "
         DO \$\$ DECLARE r record; BEGIN
           FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

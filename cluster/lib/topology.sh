@@ -23,7 +23,9 @@ TOPOLOGY_FILE="$STATE_DIR/topology"
 #   region INDEX NAME PG_PORT FIRST_PUBLIC_PORT FIRST_PEER_PORT
 # Every region has NODES_PER_REGION nodes r<INDEX>-n1 ... Region 1 is the write region:
 # its nodes are leader-eligible and share its (authoritative) database; all others are
-# followers sharing their own region's database.
+# followers sharing their own region's database. With the formation (cluster/lib/formation.sh)
+# the authoritative database is the formation, r2-n1 is leader-eligible too, and only regions
+# with followers have a database of their own.
 
 # Records the size chosen by the first cluster/up.
 topology_create() { # REGIONS NODES_PER_REGION
@@ -93,6 +95,9 @@ node_layout() { # ID
     ((r >= 1 && r <= REGION_COUNT && n >= 1 && n <= NODES_PER_REGION)) || die "node $1 is not in the topology ($TOPOLOGY_FILE)"
     role=follower
     ((r == 1)) && role=leader-eligible
+    # With the formation (docs §2.11) the first node of region 2 is leader-eligible too: the lease and the log
+    # survive the loss of region 1.
+    formation_on && ((r == 2 && n == 1)) && role=leader-eligible
     echo "$1 ${REGION_NAMES[r]} $role $((REGION_PUBLIC_BASE[r] + n - 1)) $((REGION_PEER_BASE[r] + n - 1))"
 }
 
@@ -101,6 +106,28 @@ node_peer_host() { # ID
     local r
     read -r r _ <<<"$(node_position "$1")"
     region_peer_host "$r"
+}
+
+# True when region index K has followers (and so a region database of its own).
+region_has_followers() { # K
+    local n role
+    for ((n = 1; n <= NODES_PER_REGION; n++)); do
+        read -r _ _ role _ _ <<<"$(node_layout "$(node_id "$1" "$n")")"
+        [[ $role == follower ]] && return 0
+    done
+    return 1
+}
+
+# The libpq URI node ID connects with: the formation for a leader-eligible node when there is one,
+# else its region's database.
+node_database_url() { # ID
+    local region role
+    read -r _ region role _ _ <<<"$(node_layout "$1")"
+    if formation_on && [[ $role == leader-eligible ]]; then
+        formation_node_url
+    else
+        pg_node_url "$region" sma
+    fi
 }
 
 # Starts the PostgreSQL instance of region index K and creates its database 'sma'
