@@ -38,11 +38,22 @@ extension PostgresConnection {
         return value
     }
 
-    /// COMMIT, failing if the server rolled back instead.
+    /// COMMIT, failing if the server rolled back instead, or if it stopped waiting for synchronous replication.
+    ///
+    /// With synchronous standbys (the pg_auto_failover formation), a COMMIT whose wait is cancelled is reported
+    /// by the server as successful with only a WARNING, though the transaction may exist on the primary alone and
+    /// be lost in a failover. Such a commit throws `.commitNotReplicated`: the caller must not acknowledge it.
     private func commit() throws(PostgresError) {
+        resetSyncReplicationWarning()
         let result = PQexec(handle, "COMMIT")
         guard let result else { throw connectionError() }
         defer { PQclear(result) }
+        if syncReplicationWaitWasCancelled {
+            throw PostgresError(
+                code: .commitNotReplicated,
+                message: "the commit was not confirmed by a synchronous standby (the server stopped waiting for replication); it may be lost in a failover"
+            )
+        }
         guard PQresultStatus(result) == PGRES_COMMAND_OK else {
             let error = makeError(result: result)
             rollbackIfOpen()

@@ -59,6 +59,20 @@ public final class PostgresConnection: @unchecked Sendable {
         PQfinish(handle)
     }
 
+    /// Clears the synchronous-replication warning flag; `commit()` calls it before COMMIT.
+    func resetSyncReplicationWarning() { noticeContext.syncReplicationWaitCancelled = false }
+
+    /// Whether the server warned, since the last reset, that it stopped waiting for synchronous replication.
+    var syncReplicationWaitWasCancelled: Bool { noticeContext.syncReplicationWaitCancelled }
+
+    /// PostgreSQL's warning when a COMMIT's wait for its synchronous standbys is cut short (by a cancel, a
+    /// statement timeout or a termination): "canceling wait for synchronous replication ..." — the server
+    /// then reports the COMMIT as successful although no standby may hold it.
+    static func isSyncReplicationCancelWarning(_ message: String?) -> Bool {
+        guard let message else { return false }
+        return message.hasPrefix("canceling wait for synchronous replication")
+    }
+
     /// True when the connection is not usable (PQstatus is not CONNECTION_OK); `reset()` reconnects.
     ///
     /// libpq notices a dead server only when it next talks to it, so this can be false for a connection
@@ -221,6 +235,10 @@ public final class PostgresConnection: @unchecked Sendable {
 /// Holds the logger that libpq's notice receiver writes to.
 private final class NoticeContext {
     let logger: Logger
+    /// Set when the server warned that it stopped waiting for synchronous replication (a cancel or a
+    /// termination during COMMIT): the transaction committed locally but may be on no standby.
+    /// Touched only by the thread that uses the connection (libpq calls the receiver on it).
+    var syncReplicationWaitCancelled = false
     init(logger: Logger) { self.logger = logger }
 }
 
@@ -228,6 +246,9 @@ private final class NoticeContext {
 private func noticeReceiver(_ argument: UnsafeMutableRawPointer?, _ result: OpaquePointer?) {
     guard let argument, let result else { return }
     let context = Unmanaged<NoticeContext>.fromOpaque(argument).takeUnretainedValue()
+    if PostgresConnection.isSyncReplicationCancelWarning(PostgresConnection.field(result, "M")) {
+        context.syncReplicationWaitCancelled = true
+    }
     context.logger.debug(
         "postgres notice",
         metadata: [

@@ -25,6 +25,9 @@ public struct PostgresError: CodedError {
         public static let timeout = Code("timeout")
         /// Applying the schema migrations failed or was refused.
         public static let migration = Code("migration")
+        /// The server reported a COMMIT as done after it stopped waiting for its synchronous standbys: the
+        /// transaction may exist on the primary only. Not to be acknowledged; it may be lost in a failover.
+        public static let commitNotReplicated = Code("commitNotReplicated")
 
         /// The code's name, e.g. `queryFailed`.
         public var description: String { name }
@@ -65,6 +68,11 @@ public struct PostgresError: CodedError {
 
     /// True for SQLSTATE 23505 (unique_violation), e.g. to answer HTTP 409.
     public var isUniqueViolation: Bool { sqlState == "23505" }
+
+    /// True when the server can no longer take this connection's writes: it is read-only (SQLSTATE 25006, a
+    /// standby after a failover) or a commit was not confirmed by its synchronous standbys. A pooled connection
+    /// that failed so is dropped, so that the next one finds the current primary.
+    public var meansServerIsNoLongerPrimary: Bool { sqlState == "25006" || code == .commitNotReplicated }
 
     /// True for SQLSTATE 40001 (serialization_failure) and 40P01 (deadlock_detected): the transaction may be retried.
     public var isRetryableTransactionFailure: Bool { sqlState == "40001" || sqlState == "40P01" }

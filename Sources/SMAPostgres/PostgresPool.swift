@@ -216,6 +216,12 @@ public final class PostgresPool: Sendable {
             return Lease(result: .failure(error), connection: nil)
         }
         let result = Result { try body(connection) }
+        if case .failure(let error as PostgresError) = result, error.meansServerIsNoLongerPrimary {
+            // A promotion elsewhere made this server a standby (or it is cut off): the next connection lets
+            // libpq find the current primary (target_session_attrs=read-write in a multi-host conninfo).
+            logger.info("postgres server is read-only or lost its standbys; reconnecting", metadata: ["postgres.error": "\(error)"])
+            return Lease(result: result, connection: nil)
+        }
         return Lease(result: result, connection: connection.prepareForReuse() ? connection : nil)
     }
 

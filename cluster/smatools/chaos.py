@@ -40,8 +40,8 @@ from . import clock, faults
 from .checks import final_validation, report, wait_convergence
 from .client import applied_seq as readyz, call, leader_id
 from .clock import now
-from .cluster import (Fail, ROOT, STATE_PATH, WRITE_REGION, describe_size, load_state, node_binary, port_offset,
-                      pg_ctl, region_pg_port, require_pg_owner, run_main, script)
+from .cluster import (Fail, ROOT, STATE_PATH, WRITE_REGION, describe_size, formation_on, has_own_db, load_state,
+                      node_binary, port_offset, pg_ctl, region_pg_port, require_pg_owner, run_main, script)
 
 WRITE_TIMEOUT = 12.0        # s; longer than a node's 10 s forward timeout, so that its own answer (503) is seen
 
@@ -301,6 +301,9 @@ def fault_plan(state, seed, duration, partition=False):
             kinds[rest[0]] = "kill-leader"
     elif len(slots) == 1:
         kinds[0] = "pg-write-region"
+    if formation_on():
+        # The write region has no database of its own: the formation's primary is lost with --region-loss.
+        kinds = ["kill" if k == "pg-write-region" else k for k in kinds]
     followers = [r for r in sorted({n["region"] for n in nodes}) if r != WRITE_REGION]
     if not followers and (partition or "pg-follower-region" in kinds):
         what = "cuts a follower region off (--partition)" if partition else "stops a follower region's PostgreSQL"
@@ -463,6 +466,8 @@ def ensure_cluster():
 
 def restore_all(run):
     for region in run.regions:
+        if not has_own_db(region):
+            continue
         port = region_pg_port(run.state, region)
         if not faults.pg_running(region):
             print(f"  {region} PostgreSQL not running: starting it", flush=True)

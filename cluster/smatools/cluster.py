@@ -161,7 +161,18 @@ def describe_size(state):
 
 
 def region_pg_port(state, region):
+    """The port of REGION's own database (a leader-eligible node on the formation has a multi-host URL: skipped)."""
     for n in state["nodes"]:
-        if n["region"] == region:
+        if n["region"] == region and "," not in n["database"].split("@")[-1]:
             return int(n["database"].rsplit(":", 1)[1].split("/")[0])
-    raise Fail(f"no node of {region} in {STATE_PATH}")
+    raise Fail(f"no node of {region} in {STATE_PATH} uses a database of its region's own")
+
+
+def formation_on():
+    """True when the authoritative store is the pg_auto_failover formation (cluster/lib/formation.sh)."""
+    return os.path.exists(os.path.join(CLUSTER_DIR, "formation"))
+
+
+def has_own_db(region):
+    """True when REGION has a PostgreSQL instance of its own (with the formation, only regions with followers do)."""
+    return os.path.exists(os.path.join(pg_data_dir(region), "PG_VERSION"))

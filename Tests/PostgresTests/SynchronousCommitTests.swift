@@ -1,0 +1,51 @@
+import SMATestSupport
+import Dispatch
+import Foundation
+import SMAPostgres
+import Testing
+
+/// With synchronous standbys (the pg_auto_failover formation), PostgreSQL reports a COMMIT whose wait for the
+/// standbys was cancelled as successful, with a WARNING only. Such a commit may exist on the primary alone and be
+/// lost in a failover, so it must never reach the caller as committed.
+@Suite(.testDatabase) struct SynchronousCommitTests {
+    @Test func aCommitWhoseReplicationWaitWasCancelledIsNotReportedAsCommitted() throws {
+        let database = try TestDatabase.suite()
+        let connection = try database.connect()
+        let admin = try database.connect()
+        try connection.execute(script: "CREATE TABLE acknowledged (id int PRIMARY KEY)")
+        // A standby that never exists; every other session of the shared test server keeps committing locally
+        // (synchronous_commit = local by default while this test runs), only ours waits.
+        // One statement per call: ALTER SYSTEM refuses a multi-statement script (an implicit transaction).
+        try admin.execute(script: "ALTER SYSTEM SET synchronous_commit = 'local'")
+        try admin.execute(script: "ALTER SYSTEM SET synchronous_standby_names = 'sma_test_standby_that_never_connects'")
+        try admin.execute(script: "SELECT pg_reload_conf()")
+        defer {
+            try? admin.execute(script: "ALTER SYSTEM RESET synchronous_standby_names")
+            try? admin.execute(script: "ALTER SYSTEM RESET synchronous_commit")
+            try? admin.execute(script: "SELECT pg_reload_conf()")
+        }
+        let pid = try #require(connection.query("SELECT pg_backend_pid()").first).decode(0, as: Int32.self)
+        try connection.execute(script: "SET synchronous_commit = on")
+        // Cancel the COMMIT once it waits for the standby, as a statement timeout or an operator would.
+        let canceller = DispatchQueue(label: "canceller")
+        canceller.async {
+            for _ in 0..<100 {
+                let waiting = (try? admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid) AND wait_event = 'SyncRep'")
+                    .first?.decode(0, as: Int.self)) ?? 0
+                if waiting > 0 { _ = try? admin.query("SELECT pg_cancel_backend(\(pid))"); return }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        let error = #expect(throws: PostgresError.self) {
+            try connection.transaction { connection in try connection.query("INSERT INTO acknowledged VALUES (1)") }
+        }
+        canceller.sync {}
+        #expect(error?.code == .commitNotReplicated)
+        #expect(error?.meansServerIsNoLongerPrimary == true)
+        // The server did commit locally: exactly the write that must not be acknowledged.
+        try connection.execute(script: "SET synchronous_commit = local")
+        #expect(try connection.query("SELECT count(*) FROM acknowledged").first?.decode(0, as: Int.self) == 1)
+        // Without the cancelled wait, a commit is reported as committed.
+        try connection.transaction { connection in try connection.query("INSERT INTO acknowledged VALUES (2)") }
+    }
+}
