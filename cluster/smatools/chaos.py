@@ -317,7 +317,10 @@ def fault_plan(state, seed, duration, partition=False):
         for i in spare[:want]:
             kinds[i] = "partition"
     plan = []
-    part_regions = list(followers)
+    # A cut-off region must not acknowledge writes; a region with a leader-eligible node (r2-n1 with the formation)
+    # still reaches the formation here (the cut drops peer traffic only), so partitions cut follower-only regions.
+    cuttable = [r for r in followers if all(n["role"] == "follower" for n in nodes if n["region"] == r)] or followers
+    part_regions = list(cuttable)
     rnd.shuffle(part_regions)
     for t, kind in zip(times, kinds):
         if kind == "kill-leader":
@@ -327,7 +330,7 @@ def fault_plan(state, seed, duration, partition=False):
         elif kind == "pg-write-region":
             plan.append((t, kind, "region-1", rnd.uniform(9, 11)))
         elif kind == "partition":
-            region = part_regions.pop(0) if part_regions else rnd.choice(followers)
+            region = part_regions.pop(0) if part_regions else rnd.choice(cuttable)
             part_regions.append(region)
             plan.append((t, kind, region, rnd.uniform(15, 20)))
         else:
