@@ -187,17 +187,43 @@ formation_create() {
 
 # Starts every formation instance that does not run (a region killed by cluster/kill-region included).
 formation_start() {
-    local name
-    for name in $(formation_instances); do
-        formation_running "$name" || { info "starting formation $name (pg_autoctl, port $(formation_port "$name"))"; formation_run "$name"; }
-    done
+    formation_start_instances $(formation_instances)
 }
 
 formation_start_region() { # K
-    local name
-    for name in $(formation_instances_of_region "$1"); do
-        formation_running "$name" || { info "starting formation $name (pg_autoctl, port $(formation_port "$name"))"; formation_run "$name"; }
+    formation_start_instances $(formation_instances_of_region "$1")
+}
+
+# Starts the given instances that do not run: the monitor first, and the data nodes only once it accepts
+# connections (a keeper that cannot reach the monitor at start gives up at once). A keeper that stops within
+# its first seconds is started again, up to three times.
+formation_start_instances() { # NAME...
+    local name try started=()
+    if [[ " $* " == *" monitor "* ]] && ! formation_running monitor; then
+        info "starting the formation's monitor (pg_autoctl, port $(formation_port monitor))"
+        formation_run monitor
+    fi
+    formation_running monitor && formation_wait_sql monitor pg_auto_failover 60
+    for name in "$@"; do
+        [[ $name == monitor ]] && continue
+        formation_running "$name" && continue
+        info "starting formation $name (pg_autoctl, port $(formation_port "$name"))"
+        formation_run "$name"
+        started+=("$name")
     done
+    for try in 1 2 3; do
+        ((${#started[@]})) || return 0
+        sleep 2
+        local again=()
+        for name in "${started[@]}"; do
+            formation_running "$name" && continue
+            warn "formation $name stopped right after its start (see $(formation_log "$name")); starting it again"
+            formation_run "$name"
+            again+=("$name")
+        done
+        started=("${again[@]}")
+    done
+    ((${#started[@]} == 0)) || die "formation ${started[*]} keeps stopping; see $(formation_log "${started[0]}")"
 }
 
 # Stops every formation instance gracefully (pg_autoctl stop: PostgreSQL fast shutdown), data nodes first.
@@ -278,18 +304,23 @@ formation_show_state() {
     as_pgaf pg_autoctl show state --pgdata "$(formation_pgdata monitor)" 2>&1
 }
 
-# Waits until data node NAME is reported by the monitor as a streaming secondary (or is the primary).
+# Waits until data node NAME runs (its pg_autoctl), streams from the primary (or is the primary), and the
+# monitor reports it as secondary (or primary).
 formation_wait_secondary() { # NAME SECONDS
-    local name=$1 deadline=$((SECONDS + $2)) node state
+    local name=$1 deadline=$((SECONDS + $2)) node state wal
     node=$(formation_node_name "$1")
     while ((SECONDS < deadline)); do
         state=$(as_pgaf pg_autoctl show state --pgdata "$(formation_pgdata monitor)" --json 2>/dev/null \
             | python3 -c 'import json,sys
 for n in json.load(sys.stdin):
     if n.get("nodename") == sys.argv[1]: print(n.get("current_group_state", ""), n.get("assigned_group_state", ""))' "$node" 2>/dev/null) || state=""
-        [[ $state == "secondary secondary" || $state == "primary primary" ]] && return 0
+        wal=$(formation_superuser_sql "$(formation_port "$name")" postgres \
+            "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'primary' ELSE coalesce((SELECT status FROM pg_stat_wal_receiver), 'none') END" 2>/dev/null) || wal=""
+        if formation_running "$name" && { [[ $state == "secondary secondary" && $wal == streaming ]] || [[ $state == "primary primary" && $wal == primary ]]; }; then
+            return 0
+        fi
         sleep 0.5
     done
-    warn "formation $name is not a secondary after $2 s (state: ${state:-unknown}); see $(formation_log "$name") and cluster/status"
+    warn "formation $name is not a streaming secondary after $2 s (monitor: ${state:-unknown}; replication: ${wal:-unknown}); see $(formation_log "$name") and cluster/status"
     return 1
 }

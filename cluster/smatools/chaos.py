@@ -40,7 +40,8 @@ from . import clock, faults
 from .checks import final_validation, report, wait_convergence
 from .client import applied_seq as readyz, call, leader_id
 from .clock import now
-from .cluster import (Fail, ROOT, STATE_PATH, WRITE_REGION, describe_size, formation_on, has_own_db, load_state,
+from .cluster import (Fail, ROOT, STATE_PATH, WRITE_REGION, describe_size, formation_on, formation_primary_region,
+                      has_own_db, load_state,
                       node_binary, port_offset, pg_ctl, region_pg_port, require_pg_owner, run_main, script)
 
 WRITE_TIMEOUT = 12.0        # s; longer than a node's 10 s forward timeout, so that its own answer (503) is seen
@@ -170,12 +171,13 @@ def provision_one(run, rnd, i, node=None):
     return serial
 
 
-def revoke_one(run, rnd):
+def revoke_one(run, rnd, node=None):
+    """Revokes a random device of the valid pool through NODE (default: a random node); returns the status."""
     with run.lock:
         if len(run.valid_pool) < 5:
-            return
+            return None
         serial = run.valid_pool.pop(rnd.randrange(len(run.valid_pool)))
-    node = rnd.choice(run.nodes)
+    node = node or rnd.choice(run.nodes)
     t_send = now()
     s, h, b = call("POST", node["public_url"] + f"/api/v1/devices/{serial}/revoke", run.keys["admin"],
                    {"reason": "chaos"}, timeout=WRITE_TIMEOUT)
@@ -191,6 +193,7 @@ def revoke_one(run, rnd):
         else:
             # refused (503) or unknown outcome: may or may not be revoked; never checked either way
             run.revoke_unknown.add(serial)
+    return s
 
 
 def provisioner(run):
@@ -279,6 +282,22 @@ def seq_poller(run, node):
 
 # ----------------------------------------------------------------------------- faults
 
+def region_loss_plan(state, duration):
+    """--region-loss: the write region lost at 12 % of the run for 30 % of it, then (separately) the monitor's region."""
+    if not formation_on():
+        raise Fail("--region-loss needs the pg_auto_failover formation (a cluster created by this version of cluster/up; "
+                   "cluster/down --purge, then cluster/up)")
+    if duration < 100:
+        raise Fail(f"--region-loss needs --duration >= 100 (two region losses with their rejoins), not {duration:.0f}")
+    regions = sorted({n["region"] for n in state["nodes"]}, key=lambda r: int(r.rsplit("-", 1)[1]) if r.rsplit("-", 1)[1].isdigit() else 99)
+    monitor_region = regions[min(3, len(regions)) - 1]
+    # "write": the region of the leader at that moment (after an earlier failover it is not region-1).
+    plan = [(0.12 * duration, "region-loss", "write", 0.30 * duration)]
+    if monitor_region != WRITE_REGION:
+        plan.append((0.58 * duration, "region-loss", monitor_region, 0.22 * duration))
+    return plan
+
+
 def fault_plan(state, seed, duration, partition=False):
     """The fault schedule [(at, kind, target, duration)] drawn from SEED; Fail when the cluster is too small for it."""
     rnd = random.Random(seed)
@@ -355,6 +374,59 @@ def catch_up(run, region, rec, t_heal):
     rec["note"] += f"; {region} had NOT caught up with seq {target} 60 s after the heal"
 
 
+def region_loss(run, region, rec, dur):
+    """Loses REGION (cluster/kill-region), probes writes through the survivors until the first provisioning and the
+    first revocation are acknowledged, brings it back (cluster/start-region) and times the rejoin and catch-up."""
+    if region == "write":
+        # The region of the formation's primary (the leader may be elsewhere: it is named in the note).
+        lid = leader_id(run.nodes)
+        region = formation_primary_region() or next((n["region"] for n in run.nodes if n["id"] == lid), WRITE_REGION)
+        rec["target"] = region
+        rec["kind"] = "region-loss"
+        rec["leader"] = lid
+    members = [n for n in run.nodes if n["region"] == region]
+    survivors = [n for n in run.nodes if n["region"] != region]
+    run.active[f"region-loss {region}"] = now()
+    t_kill = now()          # the region counts as lost from the moment the kill is issued
+    rec["at"] = t_kill
+    run.faults.append(rec)
+    rc = faults.kill_region(region)
+    rnd = random.Random(run.seed * 31 + len(run.faults))
+
+    def probe():
+        i = 0
+        while not run.abort.is_set() and now() - t_kill < dur + 60 and ("first_201" not in rec or "first_revocation" not in rec):
+            i += 1
+            node = survivors[i % len(survivors)]
+            if "first_201" not in rec:
+                serial = provision_one(run, rnd, 10_000_000 * len(run.faults) + i, node=node)
+                if serial:
+                    rec["first_201"] = run.acked[serial]["t_ack"] - t_kill
+            if "first_revocation" not in rec:
+                if revoke_one(run, rnd, node=node) == 200:
+                    rec["first_revocation"] = max(run.revoked.values()) - t_kill
+            time.sleep(0.2)
+    th = threading.Thread(target=probe, daemon=True)
+    th.start()
+    run.abort.wait(dur)
+    t_start = now()
+    rc2 = faults.start_region(region)
+    rec["rejoin"] = now() - t_start
+    target = max([readyz(n) for n in survivors] + [0])
+    while now() - t_start < 120 and not run.abort.is_set():
+        if all(readyz(n) >= target for n in members):
+            rec["caught_up"] = now() - t_start
+            break
+        time.sleep(0.1)
+    th.join(timeout=WRITE_TIMEOUT + 1)
+    rec["end"] = now()
+    fmt = lambda k: f"{rec[k]:.2f} s" if k in rec else "none"
+    rec["note"] = (f"kill-region rc {rc}{' (leader ' + rec['leader'] + ')' if rec.get('leader') else ''}; first acknowledged provisioning {fmt('first_201')} and revocation "
+                   f"{fmt('first_revocation')} after the loss; start-region rc {rc2}: ready {fmt('rejoin')}, "
+                   f"caught up (applied_seq >= {target}) {fmt('caught_up')} after it")
+    run.active.pop(f"region-loss {region}", None)
+
+
 def faulter(run, plan):
     for at, kind, target, dur in plan:
         while now() < at and not run.stop.is_set():
@@ -362,6 +434,9 @@ def faulter(run, plan):
         if run.stop.is_set():
             return
         rec = {"kind": kind, "target": target, "at": now(), "planned": dur, "end": None, "note": ""}
+        if kind == "region-loss":
+            region_loss(run, target, rec, dur)
+            continue
         if kind.startswith("kill"):
             lid = leader_id(run.nodes)
             if kind == "kill-leader":
@@ -469,6 +544,10 @@ def ensure_cluster():
 
 def restore_all(run):
     for region in run.regions:
+        if formation_on() and all(readyz(n) < 0 for n in run.nodes if n["region"] == region):
+            print(f"  {region} down: cluster/start-region {region}", flush=True)
+            faults.start_region(region)
+    for region in run.regions:
         if not has_own_db(region):
             continue
         port = region_pg_port(run.state, region)
@@ -496,6 +575,9 @@ def main():
     ap.add_argument("--seed", type=int, default=None, help="fault schedule and load seed (default: random, printed)")
     ap.add_argument("--partition", action="store_true",
                     help="also cut a follower region's peer traffic off for 15-20 s (iptables; needs root)")
+    ap.add_argument("--region-loss", action="store_true",
+                    help="instead of the random faults: lose the write region (cluster/kill-region region-1) at 12 %% of the "
+                         "run for 30 %% of it, then the monitor's region at 58 %% for 22 %%; needs the formation and --duration >= 100")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     chain = faults.chain_name(port_offset())
@@ -505,7 +587,7 @@ def main():
         faults.ensure_iptables()
     state = ensure_cluster()
     require_pg_owner(state)
-    plan = fault_plan(state, seed, a.duration, a.partition)
+    plan = region_loss_plan(state, a.duration) if a.region_loss else fault_plan(state, seed, a.duration, a.partition)
     run = Run(state, seed, a.duration)
     run.log_path = os.path.join(run.tmp, "chaos.log")
     faults.open_log(run.log_path)

@@ -17,6 +17,8 @@ from .clock import now
 REVOKE_GRACE = 2.0          # s after a revocation ack during which a PASS is still allowed
 OUTAGE_SLACK = 1.0          # s at the start of region-1's DB outage for in-flight writes
 AVAIL_FAIL_BELOW = 0.999
+REGION_LOSS_WRITE_LIMIT = 30.0   # s from the loss of a region to the first acknowledged write through another (issue 12)
+REGION_LOSS_REJOIN_LIMIT = 60.0  # s from cluster/start-region to the region ready and caught up
 
 
 # ----------------------------------------------------------------------------- applied seq per node
@@ -92,6 +94,8 @@ def node_up_intervals_ok(run, region, t):
     for f in run.faults:
         if f["kind"].startswith("kill") and f["at"] <= t and (f["end"] is None or t <= f["end"]):
             down.add(f["target"])
+        if f["kind"] == "region-loss" and f["target"] == region and f["at"] <= t and (f["end"] is None or t <= f["end"]):
+            return False
     return any(m not in down for m in members)
 
 
@@ -241,6 +245,19 @@ def report(run, a, t_begin, interrupted, conv):
         firsts = [w[1] for w in writes if w[3] == 201 and w[1] > tk]
         failovers.append((lid, tk, (min(firsts) - tk) if firsts else None))
 
+    # 6. region losses (--region-loss): writes resume within 30 s with nobody acting; the region rejoins within 60 s.
+    losses = [f for f in run.faults if f["kind"] == "region-loss"]
+    for f in losses:
+        for key, what, limit in (("first_201", "first acknowledged provisioning", REGION_LOSS_WRITE_LIMIT),
+                                 ("first_revocation", "first acknowledged revocation", REGION_LOSS_WRITE_LIMIT),
+                                 ("caught_up", "rejoined and caught up after start-region", REGION_LOSS_REJOIN_LIMIT)):
+            if interrupted:
+                continue
+            if key not in f:
+                violations.append(f"loss of {f['target']}: no {what}")
+            elif f[key] >= limit:
+                violations.append(f"loss of {f['target']}: {what} after {f[key]:.2f} s (limit {limit:.0f} s)")
+
     if not interrupted and t_conv is None:
         violations.append(f"no convergence within 60 s after recovery: applied_seq per node {seqs}")
     for f in run.faults:
@@ -292,6 +309,11 @@ def report(run, a, t_begin, interrupted, conv):
     print("availability per region (answered 200 / requests while >= 1 region node up; fails < 99.9 %):")
     for r, (ok, tot) in avail.items():
         print(f"  {r}: {ok}/{tot} = {100.0*ok/tot if tot else 0:.3f} %")
+    for f in losses:
+        fmt = lambda k: f"{f[k]:.2f} s" if k in f else "none"
+        print(f"region loss {f['target']} at {f['at']-t_begin:.1f} s: first acknowledged provisioning {fmt('first_201')}, "
+              f"revocation {fmt('first_revocation')} (limit {REGION_LOSS_WRITE_LIMIT:.0f} s); cluster/start-region ready "
+              f"{fmt('rejoin')}, caught up {fmt('caught_up')} (limit {REGION_LOSS_REJOIN_LIMIT:.0f} s)")
     print("leader failover (leader SIGKILL -> first 201 afterwards):")
     if not failovers:
         print("  (no leader kill in this run)")

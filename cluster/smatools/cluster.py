@@ -173,6 +173,14 @@ def formation_on():
     return os.path.exists(os.path.join(CLUSTER_DIR, "formation"))
 
 
+def formation_primary_region():
+    """The region whose formation data node is the primary now (None when there is none or no formation)."""
+    out = subprocess.run(["bash", "-c", "source cluster/lib.sh; topology_load; p=$(formation_primary_port); "
+                          "[[ -n $p ]] && echo \"${REGION_NAMES[$((p - FORMATION_PORT_BASE))]}\""],
+                         cwd=ROOT, capture_output=True, text=True, timeout=30)
+    return out.stdout.strip() or None
+
+
 def has_own_db(region):
     """True when REGION has a PostgreSQL instance of its own (with the formation, only regions with followers do)."""
     return os.path.exists(os.path.join(pg_data_dir(region), "PG_VERSION"))

@@ -48,6 +48,14 @@ def start_node(node_id):
     return run_tool([script("start"), node_id])
 
 
+def kill_region(region):
+    return run_tool([script("kill-region"), region])
+
+
+def start_region(region):
+    return run_tool([script("start-region"), region])
+
+
 # ----------------------------------------------------------------------------- PostgreSQL
 
 def pg_stop(region):
