@@ -86,6 +86,7 @@ final class NodeRuntime: Sendable {
         let clock = ContinuousClock()
         let t0 = clock.now
         let configuredLogKey = config.logVerificationKey.flatMap { Hex.decode($0) }
+        try await waitForDatabase(pool: pool, logger: logger)
         try await store.prepare(kek: kek, logVerificationKey: configuredLogKey)
         // Derive every key (CPU) while the devices stream in from PostgreSQL (I/O + decoding).
         let sealedTables = try await store.sealedKeyTables()
@@ -164,6 +165,32 @@ final class NodeRuntime: Sendable {
     /// The node's own peer certificate and key. The certificate decides who the node is: its CN must be `node_id`
     /// and its OU the configured `role` (the cluster CA granted it; peers check the same), and it must name
     /// `peer_host`, which peers reach it at.
+    /// How long a starting node waits for its database (a formation promoting a standby, a region coming back).
+    static let databaseStartupWait: Duration = .seconds(120)
+
+    /// Waits until the database accepts a connection (for a multi-host formation URL: a writable primary), retrying
+    /// connection failures every second for up to `databaseStartupWait` with a log line every 10 s; any other
+    /// error, or the last connection error, is thrown.
+    static func waitForDatabase(pool: PostgresPool, logger: Logger) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + databaseStartupWait
+        var attempts = 0
+        while true {
+            do {
+                try await pool.withConnection { try $0.execute(script: "SELECT 1") }
+                if attempts > 0 { logger.notice("database reachable", metadata: ["db.attempts": "\(attempts + 1)"]) }
+                return
+            } catch let error as PostgresError where error.code == .connectionFailed && clock.now < deadline {
+                if attempts % 10 == 0 {
+                    logger.warning("waiting for the database (no writable server yet); retrying every second",
+                                   metadata: ["error": "\(error)", "db.wait_seconds_left": "\((deadline - clock.now).components.seconds)"])
+                }
+                attempts += 1
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
     static func ownCredential(config: NodeConfiguration, tls: HTTPClientTLS) throws -> NodeCredential {
         let credential: NodeCredential
         do { credential = try NodeCredential(certificatePEM: tls.certificateChainPEM, keyPEM: tls.privateKeyPEM) } catch {
