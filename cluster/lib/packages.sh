@@ -3,7 +3,7 @@
 
 # ---------------------------------------------------------------- packages and toolchain
 
-REQUIRED_PACKAGES=(libpq-dev libssl-dev libcurl4-openssl-dev postgresql curl)
+REQUIRED_PACKAGES=(libpq-dev libssl-dev libcurl4-openssl-dev postgresql curl haproxy)
 
 # Installs the system packages the project needs, only if one is missing.
 ensure_packages() {
