@@ -11,6 +11,10 @@ For --duration seconds (default 120) it runs concurrently:
     revocations (admin key) whose 200s are recorded;
   - one aggregator per region validating against its own region's nodes (valid tokens of
     acknowledged devices, tokens of revoked devices, tampered, forged and unknown-device tokens);
+  - one aggregator per region like today's Birthmark aggregator: genuine tokens to its region's
+    endpoint (HAProxy, state.json regional_endpoints), one attempt each, 5 s timeout, no retry;
+  - after each acknowledged revocation, every node's /validate polled every 50 ms (up to 10 s) with
+    the device's genuine token until it answers FAIL (revocation propagation);
   - a fault schedule driven by --seed: SIGKILL of a random node or of the leader (restarted
     3-8 s later), one stop of region-2's or region-3's PostgreSQL (~10 s) and one stop of the
     write region's PostgreSQL (region-1, ~10 s); with --partition also network partitions: one
@@ -24,7 +28,8 @@ Then it restarts whatever is down, waits for convergence and checks (exit 1 on a
     every 100 ms; without an X-SMA-Seq on the revocation answer: 2 s after its acknowledgement);
   - no 201 while region-1's PostgreSQL was stopped (1 s slack at the start of the window);
   - availability per region >= 99.9 % of validation requests answered while >= 1 of its nodes was up,
-    the cut-off region included: it keeps validating from memory;
+    the cut-off region included: it keeps validating from memory; the same through each regional
+    endpoint (any non-200 or timeout of the no-retry aggregator is a failure);
   - no 201 from a node of a cut-off region while it is cut off (1 s slack at the start);
   - after the last fault every node converges to the same applied_seq.
 A stale answer of a region that could not learn of a change (its PostgreSQL down, or cut off)
@@ -44,6 +49,9 @@ from .cluster import (Fail, ROOT, STATE_PATH, WRITE_REGION, describe_size, load_
                       pg_ctl, region_pg_port, require_pg_owner, run_main, script)
 
 WRITE_TIMEOUT = 12.0        # s; longer than a node's 10 s forward timeout, so that its own answer (503) is seen
+LB_TIMEOUT = 5.0            # s; the aggregator's timeout on its regional endpoint (it never retries)
+PROP_POLL = 0.05            # s between two /validate polls of a revoked device's token on one node
+PROP_CAP = 10.0             # s after the acknowledgement at which a node that still PASSes counts as timed out
 
 
 # ----------------------------------------------------------------------------- shared run state
@@ -87,6 +95,13 @@ class Run:
         self.part_windows = []      # (region, t_cut, t_heal)
         self.partitioned = {}       # region -> since
         self.catchups = []          # threads measuring the catch-up after a heal
+        # regional endpoints (HAProxy per region, state.json "regional_endpoints"): region -> URL
+        self.endpoints = dict(state.get("regional_endpoints") or {})
+        # validations through them, no retry: (t_send, t_recv, region, status, valid)
+        self.lb_validations = []
+        # revocation propagation, one dict per acknowledged revocation (see propagation_watch)
+        self.propagation = []
+        self.prop_threads = []
 
     def node(self, nid):
         return next(n for n in self.nodes if n["id"] == nid)
@@ -188,6 +203,13 @@ def revoke_one(run, rnd):
                 run.revoked_seq[serial] = int(h["X-SMA-Seq"])
             except Exception:
                 pass
+            if run.acked[serial]["tokens"]:
+                rec = {"serial": serial, "t_ack": t_recv, "fail_at": {}, "excluded": {}, "timed_out": []}
+                run.propagation.append(rec)
+                for n in run.nodes:
+                    th = threading.Thread(target=propagation_watch, args=(run, rec, n), daemon=True)
+                    th.start()
+                    run.prop_threads.append(th)
         else:
             # refused (503) or unknown outcome: may or may not be revoked; never checked either way
             run.revoke_unknown.add(serial)
@@ -261,6 +283,74 @@ def aggregator(run, region, idx):
         with run.lock:
             run.validations.append((t_send, t_recv, region, used, cls, serial, status, valid, attempts))
         time.sleep(0.005)
+
+
+# ----------------------------------------------------------------------------- regional endpoints
+
+def lb_aggregator(run, region, idx):
+    """Today's aggregator: genuine tokens to its region's endpoint, one attempt each (5 s timeout, no retry)."""
+    rnd = random.Random(run.seed * 53 + idx)
+    url = run.endpoints[region] + "/validate"
+    while not run.stop.is_set():
+        with run.lock:
+            if run.valid_pool:
+                serial = rnd.choice(run.valid_pool)
+                body = rnd.choice(run.acked[serial]["tokens"])
+            else:
+                body = None
+        if body is None:
+            time.sleep(0.1)
+            continue
+        t_send = now()
+        s, _, b = call("POST", url, run.keys["validator"], body, timeout=LB_TIMEOUT)
+        valid = None
+        if s == 200:
+            try:
+                valid = bool(json.loads(b)["valid"])
+            except Exception:
+                pass
+        with run.lock:
+            run.lb_validations.append((t_send, now(), region, s, valid))
+        time.sleep(0.005)
+
+
+# ----------------------------------------------------------------------------- revocation propagation
+
+def propagation_watch(run, rec, node):
+    """After the acknowledgement of revocation REC: polls NODE's /validate with the device's genuine token every
+    PROP_POLL s until it answers FAIL (recorded in rec["fail_at"]), for at most PROP_CAP s (rec["timed_out"]).
+    A node that is down, cut off, or whose region's PostgreSQL is stopped while it has not yet answered FAIL is
+    excluded (rec["excluded"][id] = reason): it cannot learn of the revocation then."""
+    tok = run.acked[rec["serial"]]["tokens"][0]
+    nid, region = node["id"], node["region"]
+    while True:
+        if nid in run.down_nodes:
+            why = "node down"
+        elif region in run.partitioned:
+            why = "region cut off"
+        elif region in run.pg_down:
+            why = "region's PostgreSQL stopped"
+        else:
+            why = None
+        if why:
+            with run.lock:
+                rec["excluded"][nid] = why
+            return
+        s, _, b = call("POST", node["public_url"] + "/validate", run.keys["validator"], tok, timeout=1.0)
+        t = now()
+        if s == 200:
+            try:
+                if json.loads(b)["valid"] is False:
+                    with run.lock:
+                        rec["fail_at"][nid] = t
+                    return
+            except Exception:
+                pass
+        if t - rec["t_ack"] >= PROP_CAP or run.abort.is_set():
+            with run.lock:
+                rec["timed_out"].append(nid)
+            return
+        time.sleep(PROP_POLL)
 
 
 # ----------------------------------------------------------------------------- applied seq per node
@@ -434,9 +524,12 @@ def progress(run):
                 refused = len(run.writes) - acked
                 nval = len(run.validations)
                 non200 = sum(1 for v in run.validations if v[6] != 200)
+                nlb = len(run.lb_validations)
+                lbfail = sum(1 for v in run.lb_validations if v[3] != 200)
             act = ", ".join(sorted(run.active)) or "none"
             print(f"[{now():6.1f} s] writes acked {acked} refused {refused}; revoked {len(run.revoked)}; "
-                  f"validations {nval} (unanswered {non200}); faults now: {act}", flush=True)
+                  f"validations {nval} (unanswered {non200}); via regional endpoints {nlb} (failed {lbfail}); "
+                  f"faults now: {act}", flush=True)
 
 
 def cluster_up(why):
@@ -450,6 +543,9 @@ def ensure_cluster():
     if not os.path.exists(STATE_PATH):
         cluster_up("no .cluster/state.json")
     state = load_state()
+    if not state.get("regional_endpoints"):
+        cluster_up("no regional endpoints in .cluster/state.json")
+        state = load_state()
     ready = [n for n in state["nodes"] if readyz(n) >= 0]
     if not ready:
         cluster_up("no node ready")
@@ -533,6 +629,8 @@ def main():
                    threading.Thread(target=progress, args=(run,), daemon=True)]
         for i, r in enumerate(run.regions):
             threads.append(threading.Thread(target=aggregator, args=(run, r, i), daemon=True))
+            if r in run.endpoints:
+                threads.append(threading.Thread(target=lb_aggregator, args=(run, r, i), daemon=True))
         for n in run.nodes:
             threads.append(threading.Thread(target=seq_poller, args=(run, n), daemon=True))
         ft = threading.Thread(target=faulter, args=(run, [(t_begin + at, k, tg, d) for at, k, tg, d in plan]), daemon=True)
@@ -546,6 +644,7 @@ def main():
         for t in threads: t.join(timeout=15)
         ft.join(timeout=120)
         for t in run.catchups: t.join(timeout=65)
+        for t in run.prop_threads: t.join(timeout=PROP_CAP + 2)
     except KeyboardInterrupt:
         interrupted = True
         ignore_signals()

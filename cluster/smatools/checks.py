@@ -17,6 +17,37 @@ from .clock import now
 REVOKE_GRACE = 2.0          # s after a revocation ack during which a PASS is still allowed
 OUTAGE_SLACK = 1.0          # s at the start of region-1's DB outage for in-flight writes
 AVAIL_FAIL_BELOW = 0.999
+PROP_P99_LIMIT = 1.0        # s: revocation acknowledged -> FAIL on every connected node, p99
+PROP_P99_IS_VIOLATION = False
+
+
+def percentile(xs, q):
+    """Nearest-rank percentile Q (0..1) of the sorted list XS (None when empty)."""
+    if not xs:
+        return None
+    i = max(0, min(len(xs) - 1, int(-(-q * len(xs) // 1)) - 1))
+    return xs[i]
+
+
+def revocation_propagation(run):
+    """Per acknowledged revocation watched by chaos.propagation_watch: the time from its acknowledgement until every
+    node that stayed up and connected answered FAIL. Returns (sorted times, timed-out count, exclusion counts by
+    reason, revocations without any watched node)."""
+    times, timed_out, excluded, empty = [], 0, {}, 0
+    with run.lock:
+        recs = [dict(r, fail_at=dict(r["fail_at"]), excluded=dict(r["excluded"]), timed_out=list(r["timed_out"]))
+                for r in run.propagation]
+    for r in recs:
+        for why in r["excluded"].values():
+            excluded[why] = excluded.get(why, 0) + 1
+        if r["timed_out"]:
+            timed_out += 1
+            continue
+        if not r["fail_at"]:
+            empty += 1
+            continue
+        times.append(max(0.0, max(r["fail_at"].values()) - r["t_ack"]))
+    return sorted(times), timed_out, excluded, empty
 
 
 # ----------------------------------------------------------------------------- applied seq per node
@@ -235,6 +266,36 @@ def report(run, a, t_begin, interrupted, conv):
         if frac < AVAIL_FAIL_BELOW:
             violations.append(f"availability of {r}: {frac*100:.3f} % < {AVAIL_FAIL_BELOW*100:.1f} %")
 
+    # 4b. availability through each regional endpoint (no retry: any non-200 or timeout is a failure)
+    with run.lock:
+        lbv = list(run.lb_validations)
+    lb_avail = {}
+    for r in run.regions:
+        if r not in run.endpoints:
+            continue
+        rv = [v for v in lbv if v[2] == r and node_up_intervals_ok(run, r, v[0])]
+        ok = sum(1 for v in rv if v[3] == 200)
+        bad = {}
+        for v in rv:
+            if v[3] != 200:
+                bad[v[3]] = bad.get(v[3], 0) + 1
+        lb_avail[r] = (ok, len(rv), bad, [v for v in rv if v[3] != 200][:3])
+        frac = ok / len(rv) if rv else 0.0
+        if frac < AVAIL_FAIL_BELOW:
+            violations.append(f"availability of {r} through its regional endpoint {run.endpoints[r]}: {frac*100:.3f} % "
+                              f"< {AVAIL_FAIL_BELOW*100:.1f} % (failures by status: {bad})")
+    missing = [r for r in run.regions if r not in run.endpoints]
+    if missing:
+        warnings.append(f"no regional endpoint in the state file for {', '.join(missing)}: not measured")
+
+    # 4c. revocation propagation: acknowledged -> FAIL on every node that is up and connected
+    ptimes, ptimeouts, pexcl, pempty = revocation_propagation(run)
+    pp99 = percentile(ptimes + [float("inf")] * ptimeouts, 0.99)
+    if pp99 is not None and pp99 >= PROP_P99_LIMIT:
+        msg = (f"revocation propagation p99 {pp99:.2f} s >= {PROP_P99_LIMIT:.0f} s "
+               f"({len(ptimes)} revocations measured, {ptimeouts} not FAIL everywhere within the cap)")
+        (violations if PROP_P99_IS_VIOLATION else warnings).append(msg)
+
     # 5. failover times
     failovers = []
     for tk, lid in run.leader_kills:
@@ -277,6 +338,16 @@ def report(run, a, t_begin, interrupted, conv):
     if prop:
         print(f"  acknowledged -> applied on every node (seen by 100 ms /readyz polls): median {prop[len(prop)//2]:.2f} s, "
               f"p90 {prop[min(len(prop)-1, int(len(prop)*0.9))]:.2f} s, max {prop[-1]:.2f} s ({len(prop)} revocations)")
+    if ptimes or ptimeouts:
+        print(f"  revocation propagation: acknowledged -> FAIL from every up, connected node (/validate polled every 50 ms, "
+              f"cap 10 s): median {percentile(ptimes, 0.5) or 0:.3f} s, p90 {percentile(ptimes, 0.9) or 0:.3f} s, "
+              f"p99 {percentile(ptimes, 0.99) or 0:.3f} s, max {(ptimes or [0])[-1]:.3f} s ({len(ptimes)} revocations; "
+              f"{ptimeouts} not FAIL everywhere within 10 s; p99 limit {PROP_P99_LIMIT:.0f} s"
+              f"{'' if PROP_P99_IS_VIOLATION else ', reported only'})")
+        if pexcl or pempty:
+            print("    nodes left out of a revocation's measurement: "
+                  + ", ".join(f"{why} {c}" for why, c in sorted(pexcl.items()))
+                  + (f"; {pempty} revocation(s) with no node left" if pempty else ""))
     for region, ds in prop_part:
         if ds:
             print(f"  acknowledged while {region} was cut off -> applied on every node outside it: median {ds[len(ds)//2]:.2f} s, "
@@ -292,6 +363,12 @@ def report(run, a, t_begin, interrupted, conv):
     print("availability per region (answered 200 / requests while >= 1 region node up; fails < 99.9 %):")
     for r, (ok, tot) in avail.items():
         print(f"  {r}: {ok}/{tot} = {100.0*ok/tot if tot else 0:.3f} %")
+    print("availability through the regional endpoints (HAProxy; one attempt, 5 s timeout, any non-200 fails; "
+          "fails < 99.9 %):")
+    for r, (ok, tot, bad, ex) in lb_avail.items():
+        print(f"  {r} {run.endpoints[r]}: {ok}/{tot} = {100.0*ok/tot if tot else 0:.3f} %"
+              + (" (failures by status: " + ", ".join(f"{k or 'timeout/conn-error'}: {c}" for k, c in sorted(bad.items(), key=str))
+                 + "; first at " + ", ".join(f"{v[0]-t_begin:.2f} s" for v in ex) + ")" if bad else ""))
     print("leader failover (leader SIGKILL -> first 201 afterwards):")
     if not failovers:
         print("  (no leader kill in this run)")
