@@ -84,6 +84,8 @@ CFG
 # HTTPS passes through: the nodes terminate TLS (their certificates, the aggregators' client certificates).
 frontend $name
     bind 127.0.0.1:$(region_lb_port "$k")
+    # Most clients close first after their answer, which TCP logs count as an error: log node state changes only.
+    no log
     default_backend $name-nodes
 
 backend $name-nodes
