@@ -148,7 +148,7 @@ haproxy_start_region() { # K
         info "the configuration of ${REGION_NAMES[$k]}'s HAProxy changed; restarting it"
         haproxy_stop_region "$k"
     fi
-    printf '%s\n' "$new" >"$cfg.tmp" && mv "$cfg.tmp" "$cfg" || die "cannot write $cfg"
+    { printf '%s\n' "$new" >"$cfg.tmp" && mv "$cfg.tmp" "$cfg"; } || die "cannot write $cfg"
     chmod 0600 "$cfg"
     "$bin" -c -q -f "$cfg" >>"$log" 2>&1 || { show_log_tail "$log" 20; die "HAProxy refuses $cfg (above)"; }
     port_in_use "$port" && die "port $port (regional endpoint of ${REGION_NAMES[$k]}) is already in use by another process; find it with: ss -ltnp 'sport = :$port'"
