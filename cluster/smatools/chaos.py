@@ -3,7 +3,7 @@
 
 (The run itself; cluster/chaos launches it. Faults: faults.py, checks and table: checks.py.)
 
-  cluster/chaos [--duration SECONDS] [--seed N] [--partition]
+  cluster/chaos [--duration SECONDS] [--seed N] [--partition | --no-faults]
 
 For --duration seconds (default 120) it runs concurrently:
   - a provisioning stream through random nodes (records every acknowledged 201 with its
@@ -21,6 +21,10 @@ For --duration seconds (default 120) it runs concurrently:
     follower region cut off from the others for 15-20 s (iptables DROP of tcp between its peer
     address 127.<1+offset/100>.<k>.1 and the other regions' ones, in the chain SMA-CHAOS-<offset>,
     which is always removed again: at the end, on an error and on Ctrl-C).
+Revocation propagation (acknowledgement -> FAIL from every node that stays up and connected, its
+region's PostgreSQL running, not within 5 s after a fault of its own ended) is reported as median,
+p90, p99 and max; a p99 >= 1 s is a violation.
+--no-faults runs the load and the measurements without any fault (a quiet baseline).
 Then it restarts whatever is down, waits for convergence and checks (exit 1 on a violation):
   - every acknowledged provisioning PASSes and every acknowledged revocation FAILs on every node;
   - no PASS ever for forged / tampered / unknown tokens, nor for a revoked device from a node
@@ -52,6 +56,7 @@ WRITE_TIMEOUT = 12.0        # s; longer than a node's 10 s forward timeout, so t
 LB_TIMEOUT = 5.0            # s; the aggregator's timeout on its regional endpoint (it never retries)
 PROP_POLL = 0.05            # s between two /validate polls of a revoked device's token on one node
 PROP_CAP = 10.0             # s after the acknowledgement at which a node that still PASSes counts as timed out
+PROP_RECOVERY = 5.0         # s after a node's restart, a heal or a PostgreSQL start in which its nodes are not measured
 
 
 # ----------------------------------------------------------------------------- shared run state
@@ -102,6 +107,7 @@ class Run:
         # revocation propagation, one dict per acknowledged revocation (see propagation_watch)
         self.propagation = []
         self.prop_threads = []
+        self.recovered = {}         # node id or region -> when its last fault ended (restart ready, heal, PostgreSQL start)
 
     def node(self, nid):
         return next(n for n in self.nodes if n["id"] == nid)
@@ -320,7 +326,8 @@ def propagation_watch(run, rec, node):
     """After the acknowledgement of revocation REC: polls NODE's /validate with the device's genuine token every
     PROP_POLL s until it answers FAIL (recorded in rec["fail_at"]), for at most PROP_CAP s (rec["timed_out"]).
     A node that is down, cut off, or whose region's PostgreSQL is stopped while it has not yet answered FAIL is
-    excluded (rec["excluded"][id] = reason): it cannot learn of the revocation then."""
+    excluded (rec["excluded"][id] = reason): it cannot learn of the revocation then; so is one within PROP_RECOVERY s
+    after such a fault of its own ended (it is catching up: the stale window the other checks allow too)."""
     tok = run.acked[rec["serial"]]["tokens"][0]
     nid, region = node["id"], node["region"]
     while True:
@@ -330,6 +337,8 @@ def propagation_watch(run, rec, node):
             why = "region cut off"
         elif region in run.pg_down:
             why = "region's PostgreSQL stopped"
+        elif now() - max(run.recovered.get(nid, -1e9), run.recovered.get(region, -1e9)) < PROP_RECOVERY:
+            why = f"catching up (< {PROP_RECOVERY:.0f} s after a fault ended)"
         else:
             why = None
         if why:
@@ -466,6 +475,7 @@ def faulter(run, plan):
             rec["end"] = now()
             rec["note"] = f"kill rc {rc}; restart issued at {t_restart:.1f} s, ready after {rec['end']-t_restart:.1f} s (rc {rc2})"
             run.down_nodes.pop(target, None)
+            run.recovered[target] = now()
             run.active.pop(f"kill {target}", None)
         elif kind == "partition":
             region = target
@@ -484,6 +494,7 @@ def faulter(run, plan):
             rec["note"] = f"peer traffic of {region} dropped (iptables chain {run.part.chain})"
             run.part_windows.append((region, t_cut, t_heal))
             run.partitioned.pop(region, None)
+            run.recovered[region] = now()
             run.active.pop(f"partition {region}", None)
             th = threading.Thread(target=catch_up, args=(run, region, rec, t_heal), daemon=True)
             th.start()
@@ -505,6 +516,7 @@ def faulter(run, plan):
             rec["note"] = f"pg_ctl stop rc {rc} (took {t_stopped-t_issue:.1f} s); pg_instance_start rc {rc2}"
             run.pg_windows.append((region, t_issue, t_start))
             run.pg_down.pop(region, None)
+            run.recovered[region] = now()
             run.active.pop(f"pg-stop {region}", None)
 
 
@@ -584,7 +596,11 @@ def main():
     ap.add_argument("--seed", type=int, default=None, help="fault schedule and load seed (default: random, printed)")
     ap.add_argument("--partition", action="store_true",
                     help="also cut a follower region's peer traffic off for 15-20 s (iptables; needs root)")
+    ap.add_argument("--no-faults", action="store_true",
+                    help="load and measurements only, no fault (e.g. revocation propagation on a quiet cluster)")
     a = ap.parse_args()
+    if a.no_faults and a.partition:
+        ap.error("--no-faults and --partition exclude each other")
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     chain = faults.chain_name(port_offset())
     pg_ctl()                     # the PostgreSQL binaries (SMA_PG_BIN) must be there before anything starts
@@ -593,7 +609,7 @@ def main():
         faults.ensure_iptables()
     state = ensure_cluster()
     require_pg_owner(state)
-    plan = fault_plan(state, seed, a.duration, a.partition)
+    plan = [] if a.no_faults else fault_plan(state, seed, a.duration, a.partition)
     run = Run(state, seed, a.duration)
     run.log_path = os.path.join(run.tmp, "chaos.log")
     faults.open_log(run.log_path)

@@ -18,7 +18,9 @@ REVOKE_GRACE = 2.0          # s after a revocation ack during which a PASS is st
 OUTAGE_SLACK = 1.0          # s at the start of region-1's DB outage for in-flight writes
 AVAIL_FAIL_BELOW = 0.999
 PROP_P99_LIMIT = 1.0        # s: revocation acknowledged -> FAIL on every connected node, p99
-PROP_P99_IS_VIOLATION = False
+# A violation: a quiet run (cluster/chaos --no-faults --duration 120, release build, 3 x 2 on 2 cores, 2026-12-03)
+# measured median 0.093 s, p90 0.193 s, p99 0.210 s over 27 revocations, clearly under the limit.
+PROP_P99_IS_VIOLATION = True
 
 
 def percentile(xs, q):
