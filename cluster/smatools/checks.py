@@ -3,7 +3,8 @@ validation of every acknowledged device on every node, and the violations, warni
 availability figures with the final table (report).
 
 A violation makes the run fail (exit 1): a lost acknowledged write, a false PASS, a write
-acknowledged while it could not have been committed, availability below 99.9 %, no convergence.
+acknowledged while it could not have been committed, availability below 99.9 % (per region, through its nodes
+and through its regional endpoint), revocation propagation p99 >= 1 s, no convergence.
 A stale answer of a region that could not learn of a change (its PostgreSQL down, or cut off) is
 a warning: the documented by-design weakness.
 """
