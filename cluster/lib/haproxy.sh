@@ -107,6 +107,9 @@ CFG
     timeout http-keep-alive 10s
     # Re-send a request whose node closed the connection without answering (killed mid-request) ...
     retry-on conn-failure empty-response
+    # ... which HAProxy can only do for a request it holds whole: wait for the body (up to its 16 kB buffer)
+    # before choosing a node. Clients such as Python's http.client send headers and body in two writes.
+    option http-buffer-request
 
 frontend $name
     bind 127.0.0.1:$(region_lb_port "$k")
