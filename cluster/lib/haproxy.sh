@@ -50,12 +50,39 @@ haproxy_running() { # K
     tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$(haproxy_file "$1" cfg)"
 }
 
+# With HTTPS (cluster/up --tls): the endpoints' own server certificate (from the public CA, for 127.0.0.1 and
+# localhost) and the certificate they present to the nodes for an aggregator that showed a valid client
+# certificate, each as one PEM file with its key (.cluster/haproxy/tls/, 0600).
+haproxy_tls_files() {
+    local dir="$HAPROXY_DIR/tls"
+    { mkdir -p "$dir" && chmod 0700 "$dir"; } || die "cannot create $dir"
+    if ! [[ -s $dir/endpoint.key ]] || ! openssl verify -CAfile "$PUBLIC_PKI_DIR/ca.pem" "$dir/endpoint.pem" >/dev/null 2>&1; then
+        info "issuing the regional endpoints' certificate ($dir/endpoint.pem, for 127.0.0.1 and localhost)"
+        public_leaf_issue "$PUBLIC_PKI_DIR" ca "$dir/endpoint" regional-endpoint \
+            'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n'
+    fi
+    (umask 077 && cat "$dir/endpoint.pem" "$dir/endpoint.key" >"$dir/endpoint-bundle.pem" \
+        && cat "$PUBLIC_PKI_DIR/client/client.pem" "$PUBLIC_PKI_DIR/client/client.key" >"$dir/client-bundle.pem") \
+        || die "cannot write the endpoints' certificate files in $dir"
+}
+
 # Prints the HAProxy configuration of region index K.
 haproxy_config() { # K
-    local k=$1 name=${REGION_NAMES[$1]} n id port sock stats="" ca
+    local k=$1 name=${REGION_NAMES[$1]} n id port sock stats="" bind srv="" backends backend tls=0
     sock=$(haproxy_file "$k" sock)
     # A UNIX socket path is limited to 107 bytes; without it cluster/status only lacks the per-node view.
     ((${#sock} < 100)) && stats="    stats socket $sock mode 600 level user"
+    bind="127.0.0.1:$(region_lb_port "$k")"
+    backends=("$name-nodes")
+    if public_tls_on; then
+        tls=1
+        # TLS ends here and starts again to the node (verified against the public CA). An aggregator's client
+        # certificate (from the clients' CA) is verified here; the node then sees the cluster's aggregator
+        # certificate (CN local-aggregator), presented by the -mtls backend.
+        bind+=" ssl crt $HAPROXY_DIR/tls/endpoint-bundle.pem ca-file $PUBLIC_PKI_DIR/clients-ca.pem verify optional ssl-min-ver TLSv1.2"
+        srv=" ssl verify required ca-file $PUBLIC_PKI_DIR/ca.pem"
+        backends+=("$name-nodes-mtls")
+    fi
     cat <<CFG
 # Regional endpoint of $name: written by cluster/up (cluster/lib/haproxy.sh) on every run; edits are lost.
 global
@@ -65,72 +92,53 @@ global
 $stats
 
 defaults
+    mode http
     log global
+    option httplog
     option dontlog-normal
     timeout connect 1s
     timeout client 30s
     timeout server 15s
     timeout check 1s
-    retries 3
-    option redispatch 1
-    default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2
-CFG
-    if public_tls_on; then
-        ca="$PUBLIC_PKI_DIR/ca.pem"
-        cat <<CFG
-    mode tcp
-    option tcplog
-
-# HTTPS passes through: the nodes terminate TLS (their certificates, the aggregators' client certificates).
-frontend $name
-    bind 127.0.0.1:$(region_lb_port "$k")
-    # Most clients close first after their answer, which TCP logs count as an error: log node state changes only.
-    no log
-    default_backend $name-nodes
-
-backend $name-nodes
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host 127.0.0.1
-    http-check expect status 200
-CFG
-        for ((n = 1; n <= NODES_PER_REGION; n++)); do
-            id=$(node_id "$k" "$n")
-            read -r _ _ _ port _ <<<"$(node_layout "$id")"
-            echo "    server $id 127.0.0.1:$port check check-ssl verify required ca-file $ca"
-        done
-    else
-        cat <<CFG
-    mode http
-    option httplog
     timeout http-request 10s
     timeout http-keep-alive 10s
+    retries 3
+    option redispatch 1
     # Re-send a request whose node closed the connection without answering (killed mid-request) ...
     retry-on conn-failure empty-response
     # ... which HAProxy can only do for a request it holds whole: wait for the body (up to its 16 kB buffer)
     # before choosing a node. Clients such as Python's http.client send headers and body in two writes.
     option http-buffer-request
+    default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2
 
 frontend $name
-    bind 127.0.0.1:$(region_lb_port "$k")
-    default_backend $name-nodes
+    bind $bind
+CFG
+    ((tls)) && echo "    use_backend $name-nodes-mtls if { ssl_c_used } { ssl_c_verify 0 }"
+    echo "    default_backend $name-nodes"
+    for backend in "${backends[@]}"; do
+        cat <<CFG
 
-backend $name-nodes
+backend $backend
     balance roundrobin
-    option httpchk
-    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host 127.0.0.1
-    http-check expect status 200
     # ... but only reads: validation (side effect: abuse counting) and GET/HEAD. Other requests are re-sent
     # only when they never reached a node (connection failure).
     acl validation path /validate /validate-legacy /v1/validate/batch /validate-cert
     http-request disable-l7-retry unless validation || METH_GET
 CFG
+        if [[ $backend == "$name-nodes" ]]; then
+            printf '    option httpchk\n    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host 127.0.0.1\n    http-check expect status 200\n'
+        fi
         for ((n = 1; n <= NODES_PER_REGION; n++)); do
             id=$(node_id "$k" "$n")
             read -r _ _ _ port _ <<<"$(node_layout "$id")"
-            echo "    server $id 127.0.0.1:$port check"
+            if [[ $backend == "$name-nodes" ]]; then
+                echo "    server $id 127.0.0.1:$port$srv check"
+            else
+                echo "    server $id 127.0.0.1:$port$srv crt $HAPROXY_DIR/tls/client-bundle.pem track $name-nodes/$id"
+            fi
         done
-    fi
+    done
 }
 
 # Starts region index K's HAProxy (or leaves it running when its configuration is unchanged; restarts it
@@ -142,6 +150,7 @@ haproxy_start_region() { # K
     { mkdir -p "$HAPROXY_DIR" && chmod 0700 "$HAPROXY_DIR"; } || die "cannot create $HAPROXY_DIR"
     cfg=$(haproxy_file "$k" cfg) pidf=$(haproxy_file "$k" pid) log=$(haproxy_log "$k")
     port=$(region_lb_port "$k") url=$(region_lb_url "$k")
+    public_tls_on && haproxy_tls_files
     new=$(haproxy_config "$k")
     if haproxy_running "$k"; then
         if [[ $new == "$(cat "$cfg" 2>/dev/null)" ]]; then
