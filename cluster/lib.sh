@@ -6,6 +6,7 @@
 #   topology              regions and nodes per region chosen by the first cluster/up,
 #                         plus one line per region added by cluster/add-region
 #   sma-node-bin          the sma-node binary cluster/up built (cluster/start reuses it)
+#   haproxy/<region>.cfg|pid|sock  the region's endpoint (HAProxy), log in logs/haproxy-<region>.log
 #   nodes/<id>/config.json, nodes/<id>/tls/node.pem|node.key (peer certificate), logs/<id>.log
 #   secrets/ (0700)       kek, api-keys.json, pg-<instance>.password (all 0600),
 #                         pki/ca.pem|ca.key (the cluster CA of the mTLS peer channel)
@@ -23,6 +24,7 @@
 #   public-tls.sh HTTPS on the public port (cluster/up --tls): public CA, certificates, curl trusting the CA
 #   nodes.sh     node configs (sma-node cluster config), peer PKI, log key, starting nodes
 #   state.sh     .cluster/state.json (sma-node cluster state ...)
+#   haproxy.sh   the regional endpoints: one HAProxy per region in front of its nodes (.cluster/haproxy/)
 # The Python tools share cluster/smatools/ instead.
 
 # shellcheck source=lib/common.sh
@@ -41,3 +43,5 @@ source "$SMA_LIB_DIR/public-tls.sh"
 source "$SMA_LIB_DIR/nodes.sh"
 # shellcheck source=lib/state.sh
 source "$SMA_LIB_DIR/state.sh"
+# shellcheck source=lib/haproxy.sh
+source "$SMA_LIB_DIR/haproxy.sh"

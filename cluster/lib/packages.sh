@@ -3,7 +3,7 @@
 
 # ---------------------------------------------------------------- packages and toolchain
 
-REQUIRED_PACKAGES=(libpq-dev libssl-dev libcurl4-openssl-dev postgresql curl pg-auto-failover-cli postgresql-15-auto-failover)
+REQUIRED_PACKAGES=(libpq-dev libssl-dev libcurl4-openssl-dev postgresql curl haproxy pg-auto-failover-cli postgresql-15-auto-failover)
 
 # Installs the system packages the project needs, only if one is missing.
 ensure_packages() {

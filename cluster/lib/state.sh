@@ -36,6 +36,7 @@ write_state() {
     public_tls_on && tls=(--public-ca "$PUBLIC_PKI_DIR/ca.pem" --client-identity "$PUBLIC_PKI_DIR/client")
     "$bin" cluster state write --state "$STATE_FILE" --nodes-dir "$STATE_DIR/nodes" \
         --api-keys "$SECRETS_DIR/api-keys.json" "${tls[@]}" "${pids[@]}" || die "could not write $STATE_FILE (error above)"
+    haproxy_record_endpoints
 }
 
 # ---------------------------------------------------------------- state file

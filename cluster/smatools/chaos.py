@@ -3,7 +3,7 @@
 
 (The run itself; cluster/chaos launches it. Faults: faults.py, checks and table: checks.py.)
 
-  cluster/chaos [--duration SECONDS] [--seed N] [--partition]
+  cluster/chaos [--duration SECONDS] [--seed N] [--partition | --no-faults]
 
 For --duration seconds (default 120) it runs concurrently:
   - a provisioning stream through random nodes (records every acknowledged 201 with its
@@ -11,12 +11,20 @@ For --duration seconds (default 120) it runs concurrently:
     revocations (admin key) whose 200s are recorded;
   - one aggregator per region validating against its own region's nodes (valid tokens of
     acknowledged devices, tokens of revoked devices, tampered, forged and unknown-device tokens);
+  - one aggregator per region like today's Birthmark aggregator: genuine tokens to its region's
+    endpoint (HAProxy, state.json regional_endpoints), one attempt each, 5 s timeout, no retry;
+  - after each acknowledged revocation, every node's /validate polled every 50 ms (up to 10 s) with
+    the device's genuine token until it answers FAIL (revocation propagation);
   - a fault schedule driven by --seed: SIGKILL of a random node or of the leader (restarted
     3-8 s later), one stop of region-2's or region-3's PostgreSQL (~10 s) and one stop of the
     write region's PostgreSQL (region-1, ~10 s); with --partition also network partitions: one
     follower region cut off from the others for 15-20 s (iptables DROP of tcp between its peer
     address 127.<1+offset/100>.<k>.1 and the other regions' ones, in the chain SMA-CHAOS-<offset>,
     which is always removed again: at the end, on an error and on Ctrl-C).
+Revocation propagation (acknowledgement -> FAIL from every node that stays up and connected, its
+region's PostgreSQL running, not within 5 s after a fault of its own ended) is reported as median,
+p90, p99 and max; a p99 >= 1 s is a violation.
+--no-faults runs the load and the measurements without any fault (a quiet baseline).
 Then it restarts whatever is down, waits for convergence and checks (exit 1 on a violation):
   - every acknowledged provisioning PASSes and every acknowledged revocation FAILs on every node;
   - no PASS ever for forged / tampered / unknown tokens, nor for a revoked device from a node
@@ -24,7 +32,8 @@ Then it restarts whatever is down, waits for convergence and checks (exit 1 on a
     every 100 ms; without an X-SMA-Seq on the revocation answer: 2 s after its acknowledgement);
   - no 201 while region-1's PostgreSQL was stopped (1 s slack at the start of the window);
   - availability per region >= 99.9 % of validation requests answered while >= 1 of its nodes was up,
-    the cut-off region included: it keeps validating from memory;
+    the cut-off region included: it keeps validating from memory; the same through each regional
+    endpoint (any non-200 or timeout of the no-retry aggregator is a failure);
   - no 201 from a node of a cut-off region while it is cut off (1 s slack at the start);
   - after the last fault every node converges to the same applied_seq.
 A stale answer of a region that could not learn of a change (its PostgreSQL down, or cut off)
@@ -45,6 +54,10 @@ from .cluster import (Fail, ROOT, STATE_PATH, WRITE_REGION, describe_size, forma
                       node_binary, port_offset, pg_ctl, region_pg_port, require_pg_owner, run_main, script)
 
 WRITE_TIMEOUT = 12.0        # s; longer than a node's 10 s forward timeout, so that its own answer (503) is seen
+LB_TIMEOUT = 5.0            # s; the aggregator's timeout on its regional endpoint (it never retries)
+PROP_POLL = 0.05            # s between two /validate polls of a revoked device's token on one node
+PROP_CAP = 10.0             # s after the acknowledgement at which a node that still PASSes counts as timed out
+PROP_RECOVERY = 5.0         # s after a node's restart, a heal or a PostgreSQL start in which its nodes are not measured
 
 
 # ----------------------------------------------------------------------------- shared run state
@@ -88,6 +101,14 @@ class Run:
         self.part_windows = []      # (region, t_cut, t_heal)
         self.partitioned = {}       # region -> since
         self.catchups = []          # threads measuring the catch-up after a heal
+        # regional endpoints (HAProxy per region, state.json "regional_endpoints"): region -> URL
+        self.endpoints = dict(state.get("regional_endpoints") or {})
+        # validations through them, no retry: (t_send, t_recv, region, status, valid)
+        self.lb_validations = []
+        # revocation propagation, one dict per acknowledged revocation (see propagation_watch)
+        self.propagation = []
+        self.prop_threads = []
+        self.recovered = {}         # node id or region -> when its last fault ended (restart ready, heal, PostgreSQL start)
 
     def node(self, nid):
         return next(n for n in self.nodes if n["id"] == nid)
@@ -190,6 +211,13 @@ def revoke_one(run, rnd, node=None):
                 run.revoked_seq[serial] = int(h["X-SMA-Seq"])
             except Exception:
                 pass
+            if run.acked[serial]["tokens"]:
+                rec = {"serial": serial, "t_ack": t_recv, "fail_at": {}, "excluded": {}, "timed_out": []}
+                run.propagation.append(rec)
+                for n in run.nodes:
+                    th = threading.Thread(target=propagation_watch, args=(run, rec, n), daemon=True)
+                    th.start()
+                    run.prop_threads.append(th)
         else:
             # refused (503) or unknown outcome: may or may not be revoked; never checked either way
             run.revoke_unknown.add(serial)
@@ -264,6 +292,77 @@ def aggregator(run, region, idx):
         with run.lock:
             run.validations.append((t_send, t_recv, region, used, cls, serial, status, valid, attempts))
         time.sleep(0.005)
+
+
+# ----------------------------------------------------------------------------- regional endpoints
+
+def lb_aggregator(run, region, idx):
+    """Today's aggregator: genuine tokens to its region's endpoint, one attempt each (5 s timeout, no retry)."""
+    rnd = random.Random(run.seed * 53 + idx)
+    url = run.endpoints[region] + "/validate"
+    while not run.stop.is_set():
+        with run.lock:
+            if run.valid_pool:
+                serial = rnd.choice(run.valid_pool)
+                body = rnd.choice(run.acked[serial]["tokens"])
+            else:
+                body = None
+        if body is None:
+            time.sleep(0.1)
+            continue
+        t_send = now()
+        s, _, b = call("POST", url, run.keys["validator"], body, timeout=LB_TIMEOUT)
+        valid = None
+        if s == 200:
+            try:
+                valid = bool(json.loads(b)["valid"])
+            except Exception:
+                pass
+        with run.lock:
+            run.lb_validations.append((t_send, now(), region, s, valid))
+        time.sleep(0.005)
+
+
+# ----------------------------------------------------------------------------- revocation propagation
+
+def propagation_watch(run, rec, node):
+    """After the acknowledgement of revocation REC: polls NODE's /validate with the device's genuine token every
+    PROP_POLL s until it answers FAIL (recorded in rec["fail_at"]), for at most PROP_CAP s (rec["timed_out"]).
+    A node that is down, cut off, or whose region's PostgreSQL is stopped while it has not yet answered FAIL is
+    excluded (rec["excluded"][id] = reason): it cannot learn of the revocation then; so is one within PROP_RECOVERY s
+    after such a fault of its own ended (it is catching up: the stale window the other checks allow too)."""
+    tok = run.acked[rec["serial"]]["tokens"][0]
+    nid, region = node["id"], node["region"]
+    while True:
+        if nid in run.down_nodes:
+            why = "node down"
+        elif region in run.partitioned:
+            why = "region cut off"
+        elif region in run.pg_down:
+            why = "region's PostgreSQL stopped"
+        elif now() - max(run.recovered.get(nid, -1e9), run.recovered.get(region, -1e9)) < PROP_RECOVERY:
+            why = f"catching up (< {PROP_RECOVERY:.0f} s after a fault ended)"
+        else:
+            why = None
+        if why:
+            with run.lock:
+                rec["excluded"][nid] = why
+            return
+        s, _, b = call("POST", node["public_url"] + "/validate", run.keys["validator"], tok, timeout=1.0)
+        t = now()
+        if s == 200:
+            try:
+                if json.loads(b)["valid"] is False:
+                    with run.lock:
+                        rec["fail_at"][nid] = t
+                    return
+            except Exception:
+                pass
+        if t - rec["t_ack"] >= PROP_CAP or run.abort.is_set():
+            with run.lock:
+                rec["timed_out"].append(nid)
+            return
+        time.sleep(PROP_POLL)
 
 
 # ----------------------------------------------------------------------------- applied seq per node
@@ -390,6 +489,8 @@ def region_loss(run, region, rec, dur):
     t_kill = now()          # the region counts as lost from the moment the kill is issued
     rec["at"] = t_kill
     run.faults.append(rec)
+    for n in members:
+        run.down_nodes[n["id"]] = t_kill
     rc = faults.kill_region(region)
     rnd = random.Random(run.seed * 31 + len(run.faults))
 
@@ -420,6 +521,9 @@ def region_loss(run, region, rec, dur):
         time.sleep(0.1)
     th.join(timeout=WRITE_TIMEOUT + 1)
     rec["end"] = now()
+    for n in members:
+        run.down_nodes.pop(n["id"], None)
+    run.recovered[region] = now()
     fmt = lambda k: f"{rec[k]:.2f} s" if k in rec else "none"
     rec["note"] = (f"kill-region rc {rc}{' (leader ' + rec['leader'] + ')' if rec.get('leader') else ''}; first acknowledged provisioning {fmt('first_201')} and revocation "
                    f"{fmt('first_revocation')} after the loss; start-region rc {rc2}: ready {fmt('rejoin')}, "
@@ -457,6 +561,7 @@ def faulter(run, plan):
             rec["end"] = now()
             rec["note"] = f"kill rc {rc}; restart issued at {t_restart:.1f} s, ready after {rec['end']-t_restart:.1f} s (rc {rc2})"
             run.down_nodes.pop(target, None)
+            run.recovered[target] = now()
             run.active.pop(f"kill {target}", None)
         elif kind == "partition":
             region = target
@@ -475,6 +580,7 @@ def faulter(run, plan):
             rec["note"] = f"peer traffic of {region} dropped (iptables chain {run.part.chain})"
             run.part_windows.append((region, t_cut, t_heal))
             run.partitioned.pop(region, None)
+            run.recovered[region] = now()
             run.active.pop(f"partition {region}", None)
             th = threading.Thread(target=catch_up, args=(run, region, rec, t_heal), daemon=True)
             th.start()
@@ -496,6 +602,7 @@ def faulter(run, plan):
             rec["note"] = f"pg_ctl stop rc {rc} (took {t_stopped-t_issue:.1f} s); pg_instance_start rc {rc2}"
             run.pg_windows.append((region, t_issue, t_start))
             run.pg_down.pop(region, None)
+            run.recovered[region] = now()
             run.active.pop(f"pg-stop {region}", None)
 
 
@@ -515,9 +622,12 @@ def progress(run):
                 refused = len(run.writes) - acked
                 nval = len(run.validations)
                 non200 = sum(1 for v in run.validations if v[6] != 200)
+                nlb = len(run.lb_validations)
+                lbfail = sum(1 for v in run.lb_validations if v[3] != 200)
             act = ", ".join(sorted(run.active)) or "none"
             print(f"[{now():6.1f} s] writes acked {acked} refused {refused}; revoked {len(run.revoked)}; "
-                  f"validations {nval} (unanswered {non200}); faults now: {act}", flush=True)
+                  f"validations {nval} (unanswered {non200}); via regional endpoints {nlb} (failed {lbfail}); "
+                  f"faults now: {act}", flush=True)
 
 
 def cluster_up(why):
@@ -531,6 +641,9 @@ def ensure_cluster():
     if not os.path.exists(STATE_PATH):
         cluster_up("no .cluster/state.json")
     state = load_state()
+    if not state.get("regional_endpoints"):
+        cluster_up("no regional endpoints in .cluster/state.json")
+        state = load_state()
     ready = [n for n in state["nodes"] if readyz(n) >= 0]
     if not ready:
         cluster_up("no node ready")
@@ -578,7 +691,11 @@ def main():
     ap.add_argument("--region-loss", action="store_true",
                     help="instead of the random faults: lose the write region (cluster/kill-region region-1) at 12 %% of the "
                          "run for 30 %% of it, then the monitor's region at 58 %% for 22 %%; needs the formation and --duration >= 100")
+    ap.add_argument("--no-faults", action="store_true",
+                    help="load and measurements only, no fault (e.g. revocation propagation on a quiet cluster)")
     a = ap.parse_args()
+    if a.no_faults and a.partition:
+        ap.error("--no-faults and --partition exclude each other")
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     chain = faults.chain_name(port_offset())
     pg_ctl()                     # the PostgreSQL binaries (SMA_PG_BIN) must be there before anything starts
@@ -587,7 +704,8 @@ def main():
         faults.ensure_iptables()
     state = ensure_cluster()
     require_pg_owner(state)
-    plan = region_loss_plan(state, a.duration) if a.region_loss else fault_plan(state, seed, a.duration, a.partition)
+    plan = ([] if a.no_faults else region_loss_plan(state, a.duration) if a.region_loss
+            else fault_plan(state, seed, a.duration, a.partition))
     run = Run(state, seed, a.duration)
     run.log_path = os.path.join(run.tmp, "chaos.log")
     faults.open_log(run.log_path)
@@ -623,6 +741,8 @@ def main():
                    threading.Thread(target=progress, args=(run,), daemon=True)]
         for i, r in enumerate(run.regions):
             threads.append(threading.Thread(target=aggregator, args=(run, r, i), daemon=True))
+            if r in run.endpoints:
+                threads.append(threading.Thread(target=lb_aggregator, args=(run, r, i), daemon=True))
         for n in run.nodes:
             threads.append(threading.Thread(target=seq_poller, args=(run, n), daemon=True))
         ft = threading.Thread(target=faulter, args=(run, [(t_begin + at, k, tg, d) for at, k, tg, d in plan]), daemon=True)
@@ -636,6 +756,7 @@ def main():
         for t in threads: t.join(timeout=15)
         ft.join(timeout=120)
         for t in run.catchups: t.join(timeout=65)
+        for t in run.prop_threads: t.join(timeout=PROP_CAP + 2)
     except KeyboardInterrupt:
         interrupted = True
         ignore_signals()
