@@ -107,4 +107,18 @@ import Testing
         state.offer([log[1]])
         #expect(state.applied == 0 && state.isNodeRevoked("r2-n1"))
     }
+
+    @Test func databaseThatMissedABatchIsBehindMemoryUntilItStoresUpToMemorysHead() {
+        let state = NodeState(kek: KeyEncryptionKey.generate().0, metrics: NodeMetrics(), logger: testLogger)
+        let log = Self.chain([Self.provisioned("CAM-1", digest: 1), Self.provisioned("CAM-2", digest: 2), Self.provisioned("CAM-3", digest: 3)])
+        state.offer([log[0]])
+        #expect(state.databaseHeadBehindMemory == nil)
+        state.databaseFellBehind(memoryBefore: 1)
+        state.offer([log[1], log[2]])
+        #expect(state.databaseHeadBehindMemory == 1 && state.databaseServableSeq == 1)
+        state.databaseStored(head: 2)
+        #expect(state.databaseHeadBehindMemory == 2)
+        #expect(state.databaseStored(head: 3), "in step again")
+        #expect(state.databaseHeadBehindMemory == nil && state.databaseServableSeq == 3)
+    }
 }

@@ -61,6 +61,16 @@ import Testing
             }
             try await Self.setAvailable(cluster.databases[1], true)
 
+            // Read-your-writes on a route answered from the database: it waits until the database has the entry.
+            let seqNow = String(b1.state.applied)
+            let read = await cluster.call("GET", "\(cluster.nodes["b1"]!.publicURL)/api/v1/devices/CAM-DOWN", role: .admin,
+                                          headers: [("X-SMA-Min-Seq", seqNow)])
+            #expect(read?.status == 200 || read?.status == 503, "answered from the database, or 503 while it catches up")
+            if read?.status == 200 {
+                let device = try JSONSerialization.jsonObject(with: Data(read!.body)) as? [String: Any]
+                #expect(device?["revoked"] as? Bool == true, "the database answers only once it has the revocation")
+            }
+
             // Once back, the database is refilled up to memory, the revocation included.
             try await cluster.waitUntil("b1's database caught up with its memory", timeout: .seconds(30)) {
                 guard let snapshot = try? await b1.store.revocationSnapshot() else { return false }

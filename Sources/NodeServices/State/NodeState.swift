@@ -31,6 +31,8 @@ package final class NodeState: Sendable {
     package let appliedWaiters = AppliedSeqWaiters()
     /// How old this node's knowledge of the log is (`max_staleness_seconds`).
     package let leaderContact = LeaderContactMonitor()
+    /// The database's head while it is behind memory (a replicated batch it could not take went to memory), else nil.
+    private let storeBehind = Mutex<Int64?>(nil)
     private let ready = Atomic<Bool>(false)
     private let authority = Mutex<CertificateAuthorityCertificates?>(nil)
     private let masterKeys = Mutex<[Int: Bytes32]>([:])
@@ -345,6 +347,54 @@ package final class NodeState: Sendable {
         func apply(_ change: LogChange.NodeRevoked, at entry: LogEntry) throws {
             _ = state.revokedNodes.withLock { $0.insert(change.nodeID) }
         }
+    }
+
+    // MARK: Database behind memory
+
+    /// Where this node's database stands while it is behind memory (docs/ARCHITECTURE.md §2.7), else nil.
+    package var databaseHeadBehindMemory: Int64? {
+        storeBehind.withLock { behind in
+            guard let head = behind else { return nil }
+            return head < applied ? head : nil
+        }
+    }
+
+    /// The seq this node can serve from its database (log pages to peers, the operator routes): memory's applied seq,
+    /// or the database's head while that is behind.
+    package var databaseServableSeq: Int64 { min(applied, databaseHeadBehindMemory ?? .max) }
+
+    /// The database could not take a batch that memory is about to take; memory had applied `memoryBefore`, which the
+    /// database holds (memory never runs ahead of it otherwise). Returns whether the database was in step until now.
+    @discardableResult
+    package func databaseFellBehind(memoryBefore: Int64) -> Bool {
+        let first = storeBehind.withLock { behind -> Bool in
+            defer { behind = min(behind ?? memoryBefore, memoryBefore) }
+            return behind == nil
+        }
+        metrics.storeBehindEntries.set(max(0, applied - (databaseHeadBehindMemory ?? applied)))
+        return first
+    }
+
+    /// The database took a batch and its head is now `head`. Returns whether that ended a time behind memory.
+    @discardableResult
+    package func databaseStored(head: Int64) -> Bool {
+        let (was, now) = storeBehind.withLock { behind -> (Int64?, Int64?) in
+            let was = behind
+            if behind != nil { behind = head < applied ? head : nil }
+            return (was, behind)
+        }
+        metrics.storeBehindEntries.set(now.map { max(0, applied - $0) } ?? 0)
+        return was != nil && now == nil
+    }
+
+    /// Waits until this node's database has `seq` too (it may be behind memory after an outage), or `timeout` passes.
+    package func waitForStored(_ seq: Int64, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while databaseServableSeq < seq {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return true
     }
 
     /// Waits until `seq` is applied here, or `timeout` passes. Returns whether it was reached.

@@ -36,23 +36,16 @@ package final class Replicator: Sendable {
         package var stored = true
     }
 
-    /// The database's head while it is behind memory (its write failed and memory took the entries), else nil.
-    private let storeBehind = Mutex<Int64?>(nil)
     /// When a database write last failed (monotonic nanoseconds; `Int64.min`: never).
     private let lastStoreFailure = Atomic<Int64>(.min)
     private static let origin = ContinuousClock.now
 
     /// Where this node's database stands when it is behind memory, else nil (docs/ARCHITECTURE.md §2.7).
-    package var storeHeadBehindMemory: Int64? {
-        storeBehind.withLock { behind in
-            guard let head = behind else { return nil }
-            return head < state.applied ? head : nil
-        }
-    }
+    package var storeHeadBehindMemory: Int64? { state.databaseHeadBehindMemory }
 
     /// The seq this node can serve to peers (`GET /peer/v1/log` reads its database) and gossips as its applied seq:
     /// memory's applied seq, or the database's head while that is behind.
-    package var servableSeq: Int64 { min(state.applied, storeHeadBehindMemory ?? .max) }
+    package var servableSeq: Int64 { state.databaseServableSeq }
 
     /// Whether the last database write failed less than `window` ago (anti-entropy then does not try to refill it).
     package func storeFailedRecently(within window: Duration) -> Bool {
@@ -153,13 +146,10 @@ package final class Replicator: Sendable {
         state.metrics.storeWriteFailures.increment()
         // Memory and the database were in step, or the database was already behind: it holds at least what memory
         // had before this batch, or what was remembered then.
-        let first = storeBehind.withLock { behind -> Bool in
-            defer { behind = min(behind ?? memoryBefore, memoryBefore) }
-            return behind == nil
-        }
+        let first = state.databaseFellBehind(memoryBefore: memoryBefore)
         state.offer(verified.items)
         let applied = state.applied
-        if first && applied > memoryBefore {
+        if first {
             logger.warning("the database could not take replicated entries; memory applied them and serves them, the database is refilled when it is back", metadata: [
                 "replication.peer": "\(verified.peer)", "log.seq": "\(applied)", "error": "\(error)"])
         }
@@ -171,13 +161,7 @@ package final class Replicator: Sendable {
 
     /// The database took a batch and its head is now `head`: it is in step with memory again, or still behind.
     private func storeTook(head: Int64) {
-        let behind = storeBehind.withLock { behind -> Int64? in
-            guard behind != nil else { return nil }
-            behind = head < state.applied ? head : nil
-            return behind
-        }
-        state.metrics.storeBehindEntries.set(behind.map { max(0, state.applied - $0) } ?? 0)
-        if behind == nil && lastStoreFailure.load(ordering: .relaxed) != .min && head > 0 {
+        if state.databaseStored(head: head) {
             lastStoreFailure.store(.min, ordering: .relaxed)
             logger.notice("the database caught up with memory", metadata: ["log.seq": "\(head)"])
         }
