@@ -151,12 +151,11 @@ package final class NodeState: Sendable {
     /// applies to memory those that are next in seq order. Entries ahead of a gap wait, with their changes,
     /// until the gap is filled.
     ///
-    /// Revocations among them take effect at once, even ahead of a gap (`applyRevocationsEarly`).
+    /// Revocations among the entries that wait take effect at once (`applyRevocationsEarly`).
     package func offer(_ items: [(entry: LogEntry, change: LogChange)]) {
         guard !items.isEmpty else { return }
         // The sequencer lock is held while applying, so memory sees entries strictly in order.
         sequencer.withLock { s in
-            applyEarly(items, &s)
             for item in items where item.entry.seq > s.sequencer.applied { s.changes[item.entry.seq] = item.change }
             // Bounded like the sequencer's own backlog; a change dropped here is decoded again when its entry applies.
             if s.changes.count > 200_000 { s.changes.removeAll() }
@@ -186,6 +185,8 @@ package final class NodeState: Sendable {
                 appliedWaiters.advance(to: last.seq)
                 metrics.appliedSeq.set(last.seq)
             }
+            // What waits behind a gap: its revocations take effect now.
+            applyEarly(items, &s)
         }
     }
 
