@@ -110,6 +110,9 @@ package final class Replicator: Sendable {
         // takes it (`EarlyRevocations`).
         state.applyRevocationsEarly(verified.items)
         let memoryBefore = state.applied
+        // While the database is behind memory (refilling after an outage) it refuses new entries as a gap; memory,
+        // which serves validation, takes them anyway.
+        let memoryLeads = state.databaseHeadBehindMemory != nil
         let result: ReplicatedBatch
         do {
             result = try await store.applyReplicated(verified.items)
@@ -128,8 +131,13 @@ package final class Replicator: Sendable {
             logger.info("refused entries behind a gap; will pull the missing ones", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(gap)"])
         }
         // Memory may lag the database (a standby sharing the authoritative database): offer what the database has.
-        let offered = Set((result.duplicates + result.applied).map(\.seq))
-        state.offer(verified.items.filter { offered.contains($0.entry.seq) })
+        if memoryLeads {
+            let conflicts = Set(result.conflicts)
+            state.offer(verified.items.filter { !conflicts.contains($0.entry.seq) })
+        } else {
+            let offered = Set((result.duplicates + result.applied).map(\.seq))
+            state.offer(verified.items.filter { offered.contains($0.entry.seq) })
+        }
         storeTook(head: result.head)
         if repush && !result.applied.isEmpty {
             pushes.enqueue(result.applied, except: verified.peer)
