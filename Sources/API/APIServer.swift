@@ -95,7 +95,9 @@ package struct APIServer: Sendable {
     // MARK: helpers
 
     /// Honors `X-SMA-Min-Seq`: answers only once that entry is applied here.
-    package func awaitMinSeq(_ request: Request) async throws {
+    /// - Parameter fromDatabase: the route answers from this node's database, not memory: it also waits until the
+    ///   database has the seq (after an outage the database may be behind memory until anti-entropy refills it).
+    package func awaitMinSeq(_ request: Request, fromDatabase: Bool = false) async throws {
         guard let raw = request.headers[Self.minSeqHeader] else { return }
         guard let seq = Int64(raw), seq >= 0 else {
             throw APIError(.badRequest, code: "invalid_header", "X-SMA-Min-Seq must be a non-negative integer", field: "X-SMA-Min-Seq")
@@ -105,8 +107,16 @@ package struct APIServer: Sendable {
             e.headers[.retryAfter] = "1"
             throw e
         }
-        guard await state.waitForApplied(seq, timeout: .milliseconds(Int64(config.minSeqWaitSeconds * 1000))) else {
+        let timeout = Duration.milliseconds(Int64(config.minSeqWaitSeconds * 1000))
+        let start = ContinuousClock.now
+        guard await state.waitForApplied(seq, timeout: timeout) else {
             var e = APIError(.serviceUnavailable, code: "seq_not_reached", "this node has not applied log entry \(seq) yet (applied: \(state.applied))")
+            e.headers[.retryAfter] = "1"
+            throw e
+        }
+        if fromDatabase, !(await state.waitForStored(seq, timeout: timeout - start.duration(to: .now))) {
+            var e = APIError(.serviceUnavailable, code: "seq_not_reached",
+                             "this node's database has not caught up to log entry \(seq) yet (it has \(state.databaseServableSeq))")
             e.headers[.retryAfter] = "1"
             throw e
         }

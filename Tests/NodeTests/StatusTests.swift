@@ -107,6 +107,11 @@ import Testing
         "sma_leader_changes_total": "counter",
         "sma_is_leader": "gauge",
         "sma_devices": "gauge",
+        "sma_leader_contact_age_seconds": "gauge",
+        "sma_validation_knowledge_age_seconds": "histogram",
+        "sma_stale_validations_total": "counter",
+        "sma_revocations_applied_early_total": "counter",
+        "sma_database_behind_entries": "gauge",
     ]
 
     @Test func metricsExposeEveryRequiredFamilyWithItsType() async throws {

@@ -91,7 +91,7 @@ extension APIServer {
 
     /// `GET /api/devices/{serial}/status` (admin).
     @Sendable package func compatDeviceStatus(_ request: Request, context: SMARequestContext) async throws -> Response {
-        try await awaitMinSeq(request)
+        try await awaitMinSeq(request, fromDatabase: true)
         let serial = try deviceSerial(context)
         guard let d = try await store.device(serial: serial.string) else { throw NodeError(.notFound, "no device with this serial") }
         let n = submissions24h(d.device_serial)
@@ -140,7 +140,7 @@ extension APIServer {
 
     /// `GET /api/admin/blacklist?limit=` (admin): the most recently revoked devices, newest first.
     @Sendable package func compatBlacklist(_ request: Request, context: SMARequestContext) async throws -> Response {
-        try await awaitMinSeq(request)
+        try await awaitMinSeq(request, fromDatabase: true)
         let limit = try Self.pageLimit(request.uri.queryParameters.get("limit"))
         let revoked = try await store.recentRevocations(limit: limit)
         return try json(CompatBlacklist(total: state.registry.counts.revoked,

@@ -56,7 +56,7 @@ extension APIServer {
 
     /// `GET /api/v1/devices/{serial}` (no secrets).
     @Sendable package func getDevice(_ request: Request, context: SMARequestContext) async throws -> Response {
-        try await awaitMinSeq(request)
+        try await awaitMinSeq(request, fromDatabase: true)
         let serial = try deviceSerial(context)
         guard let d = try await store.device(serial: serial.string) else {
             throw NodeError(.notFound, "no device with this serial")
@@ -128,7 +128,7 @@ extension APIServer {
 
     /// `GET /api/v1/devices?family=&after=&limit=` (admin; keyset paging by serial).
     @Sendable package func listDevices(_ request: Request, context: SMARequestContext) async throws -> Response {
-        try await awaitMinSeq(request)
+        try await awaitMinSeq(request, fromDatabase: true)
         let q = request.uri.queryParameters
         let family = try Self.text(q.get("family"), field: "family")
         let after = try Self.text(q.get("after"), field: "after")

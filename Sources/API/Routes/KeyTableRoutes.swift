@@ -28,7 +28,7 @@ extension APIServer {
 
     /// `GET /api/v1/key-tables` (admin): every table, its state, retire time and device count.
     @Sendable package func listKeyTables(_ request: Request, context: SMARequestContext) async throws -> Response {
-        try await awaitMinSeq(request)
+        try await awaitMinSeq(request, fromDatabase: true)
         let tables = try await store.keyTables()
         return try json(KeyTableList(key_tables: tables))
     }
@@ -43,7 +43,7 @@ extension APIServer {
 
     /// `GET /api/v1/key-tables/{id}/devices?after=&limit=` (admin): the devices holding a table, by serial.
     @Sendable package func keyTableDevices(_ request: Request, context: SMARequestContext) async throws -> Response {
-        try await awaitMinSeq(request)
+        try await awaitMinSeq(request, fromDatabase: true)
         let id = try tableID(context)
         let q = request.uri.queryParameters
         let after = try Self.text(q.get("after"), field: "after")

@@ -3,7 +3,7 @@ import NodeServices
 import Replication
 package import Hummingbird
 import Foundation
-import Logging
+package import Logging
 import NIOCore
 import Prometheus
 
@@ -28,10 +28,10 @@ extension APIServer {
         switch try await body(request, ValidationBody.self, limit: config.maxBodyBytes, context: context) {
         case .structured(let body):
             let token = try body.camera_token.cameraToken(tableCount: tableLimit)
-            return answer { state.registry.validate(token, caller: context.callerKeyID) }
+            return answer(context.logger) { state.registry.validate(token, caller: context.callerKeyID) }
         case .legacy(let body):
             let token = try body.legacyToken(tableCount: tableLimit)
-            return answer { state.registry.validate(token, caller: context.callerKeyID) }
+            return answer(context.logger) { state.registry.validate(token, caller: context.callerKeyID) }
         }
     }
 
@@ -40,16 +40,42 @@ extension APIServer {
         try await awaitMinSeq(request)
         let token = try await body(request, LegacyValidationRequest.self, limit: config.maxBodyBytes, context: context)
             .legacyToken(tableCount: tableLimit)
-        return answer { state.registry.validate(token, caller: context.callerKeyID) }
+        return answer(context.logger) { state.registry.validate(token, caller: context.callerKeyID) }
     }
 
     /// Times and records one validation decision and answers it.
-    private func answer(_ decide: () -> ValidationOutcome) -> Response {
+    private func answer(_ logger: Logger, _ decide: () -> ValidationOutcome) -> Response {
         let start = ContinuousClock.now
-        let outcome = decide()
+        let outcome = staleness(start, logger: logger).apply(to: decide())
         metrics.validationLatency.record(start.duration(to: .now))
         metrics.record(outcome)
         return Self.validationAnswer(outcome)
+    }
+
+    /// What `staleness_mode` does to this request's answers (docs/ARCHITECTURE.md §2.9, "Staleness"): the node's
+    /// knowledge age is recorded (`sma_validation_knowledge_age_seconds`); past `max_staleness_seconds`, `warn` logs (at
+    /// most once a minute) and counts, and `fail` turns a PASS into FAIL `stale`.
+    package func staleness(_ now: ContinuousClock.Instant, logger: Logger) -> StalenessJudgement {
+        let age = state.leaderContact.age(at: now)
+        metrics.validationKnowledgeAge.record(age)
+        guard let limit = config.stalenessLimit, age > limit else { return StalenessJudgement(failPass: false) }
+        switch config.stalenessMode {
+        case .off:
+            return StalenessJudgement(failPass: false)
+        case .warn:
+            metrics.staleValidationsWarn.increment()
+            if state.leaderContact.mayLogWarning(now: now) {
+                logger.warning("answering validations from stale knowledge (staleness_mode warn)", metadata: [
+                    "staleness.age_seconds": "\(Self.seconds(age))", "staleness.max_seconds": "\(config.maxStalenessSeconds ?? 0)"])
+            }
+            return StalenessJudgement(failPass: false)
+        case .fail:
+            return StalenessJudgement(failPass: true, metrics: metrics)
+        }
+    }
+
+    package static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     /// The few possible `/validate` answers, encoded once.
@@ -85,7 +111,8 @@ extension APIServer {
         var tokens: [CameraToken] = []
         tokens.reserveCapacity(submitted.count)
         for (i, t) in submitted.enumerated() { tokens.append(try t.cameraToken(tableCount: limit, prefix: "tokens[\(i)]")) }
-        let outcomes = state.registry.validate(tokens, caller: context.callerKeyID)
+        let stale = staleness(.now, logger: context.logger)
+        let outcomes = state.registry.validate(tokens, caller: context.callerKeyID).map(stale.apply)
         metrics.record(outcomes)
         return try json(BatchResponse(results: outcomes.map(ValidationResponse.init)))
     }
@@ -116,7 +143,8 @@ extension APIServer {
         guard bundle.parsedCertificate() != nil else {
             throw InputError(field: "camera_cert", "must be base64 of a PEM or DER X.509 certificate")
         }
-        let outcome: ValidationOutcome
+        let stale = staleness(.now, logger: context.logger)
+        var outcome: ValidationOutcome
         if let ca = state.authorityCertificates {
             switch bundle.verify(intermediate: ca.intermediate, now: Date(),
                                 acceptLegacySignatureText: config.effectiveAcceptLegacySignatureText) {
@@ -135,8 +163,22 @@ extension APIServer {
         } else {
             outcome = .fail(.certificateUntrusted)
         }
+        outcome = stale.apply(to: outcome)
         metrics.record(outcome)
         let message = outcome == .pass ? "Certificate bundle is valid: device is provisioned and not revoked" : outcome.message
         return try json(ValidationResponse(valid: outcome.isValid, message: message))
+    }
+}
+
+/// What staleness does to one request's validation answers.
+package struct StalenessJudgement: Sendable {
+    /// A PASS becomes FAIL `stale` (`staleness_mode` `fail`, knowledge too old).
+    var failPass: Bool
+    var metrics: NodeMetrics? = nil
+
+    func apply(to outcome: ValidationOutcome) -> ValidationOutcome {
+        guard failPass, outcome == .pass else { return outcome }
+        metrics?.staleValidationsFail.increment()
+        return .fail(.stale)
     }
 }

@@ -25,6 +25,9 @@ public enum FailureReason: String, Error, Sendable, CaseIterable {
     case certificateUntrusted = "certificate_untrusted"
     case certificateExpired = "certificate_expired"
     case signatureInvalid = "signature_invalid"
+    /// The answering node's knowledge of the log is older than `max_staleness_seconds` and `staleness_mode` is `fail`:
+    /// it answers FAIL rather than a PASS that may be stale (docs/ARCHITECTURE.md §2.9).
+    case stale = "stale"
 
     public var message: String {
         switch self {
@@ -37,6 +40,7 @@ public enum FailureReason: String, Error, Sendable, CaseIterable {
         case .certificateUntrusted: return "Certificate rejected: not issued by this authority"
         case .certificateExpired: return "Certificate rejected: outside its validity period"
         case .signatureInvalid: return "Bundle rejected: signature does not verify with the camera certificate"
+        case .stale: return "Rejected: this node has heard nothing current from the cluster leader for longer than max_staleness_seconds, so its registry may be stale; retry on another node"
         }
     }
 }

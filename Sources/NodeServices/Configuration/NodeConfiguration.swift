@@ -111,6 +111,12 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
     package var publicTLSClientAuth: PublicClientAuth? = nil
     /// `Strict-Transport-Security: max-age=N` on every HTTPS answer, seconds; 0 = no header. Default 31,536,000 (one year).
     package var hstsMaxAgeSeconds: Int = 31_536_000
+    /// How long a node may go without current knowledge from the leader (docs/ARCHITECTURE.md §2.9, "Staleness")
+    /// before `staleness_mode` applies, seconds (> 0). Default none (knowledge age is measured, never acted on).
+    package var maxStalenessSeconds: Double? = nil
+    /// What a node whose knowledge is older than `max_staleness_seconds` does with a PASS: `off` (PASS), `warn` (PASS,
+    /// logged at most once a minute and counted) or `fail` (FAIL naming the staleness). Default `off`.
+    package var stalenessMode: StalenessMode = .off
 
     package enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", region, role
@@ -131,6 +137,7 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         case publicTLSCertFile = "public_tls_cert_file", publicTLSKeyFile = "public_tls_key_file"
         case publicTLSClientCAFile = "public_tls_client_ca_file", publicTLSClientAuth = "public_tls_client_auth"
         case hstsMaxAgeSeconds = "hsts_max_age_seconds"
+        case maxStalenessSeconds = "max_staleness_seconds", stalenessMode = "staleness_mode"
     }
 
     package init() {}
@@ -184,6 +191,8 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         publicTLSClientCAFile = try c.decodeIfPresent(String.self, forKey: .publicTLSClientCAFile)
         publicTLSClientAuth = try c.decodeIfPresent(PublicClientAuth.self, forKey: .publicTLSClientAuth)
         hstsMaxAgeSeconds = try v(.hstsMaxAgeSeconds, d.hstsMaxAgeSeconds)
+        maxStalenessSeconds = try c.decodeIfPresent(Double.self, forKey: .maxStalenessSeconds)
+        stalenessMode = try v(.stalenessMode, d.stalenessMode)
     }
 
     /// Longest grace a key-table retirement may have: 10 years.
@@ -237,6 +246,12 @@ package struct NodeConfiguration: Codable, Sendable, Equatable {
         assignTablesBelow ?? (compatibility == .birthmark ? CompatibilityProfile.birthmarkTableBound : nil)
     }
 
+    /// The staleness limit in force: `max_staleness_seconds` when `staleness_mode` is not `off`.
+    package var stalenessLimit: Duration? {
+        guard stalenessMode != .off, let seconds = maxStalenessSeconds else { return nil }
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
     /// The maEndpoint actually written into certificates.
     package var effectiveMAEndpoint: String { maEndpoint ?? "\(publicURL)/validate" }
 }
@@ -250,6 +265,16 @@ package enum CompatibilityProfile: String, Codable, Sendable {
 
     /// The Birthmark aggregator's token model refuses `table_id >= 250`.
     package static let birthmarkTableBound = 250
+}
+
+/// What a node does when its knowledge of the log is older than `max_staleness_seconds` (`staleness_mode`).
+package enum StalenessMode: String, Codable, Sendable {
+    /// Nothing: PASS as usual (the age is still measured).
+    case off
+    /// PASS, but log (at most once a minute) and count `sma_stale_validations_total{mode="warn"}`.
+    case warn
+    /// Answer FAIL (`valid: false`, a message naming the staleness) instead of a stale PASS.
+    case fail
 }
 
 /// Client certificates on the public port (`public_tls_client_auth`).
@@ -367,6 +392,12 @@ extension NodeConfiguration {
         }
         if let bound = assignTablesBelow, bound < BirthmarkProtocol.tablesPerDevice {
             throw ConfigurationError(key: "assign_tables_below", problem: "must be at least \(BirthmarkProtocol.tablesPerDevice) (a device needs three tables)")
+        }
+        if let seconds = maxStalenessSeconds, !(seconds > 0 && seconds <= 86_400 * 365) {
+            throw ConfigurationError(key: "max_staleness_seconds", problem: "must be more than 0 seconds (and at most a year)")
+        }
+        if stalenessMode != .off && maxStalenessSeconds == nil {
+            throw ConfigurationError(key: "staleness_mode", problem: "\(stalenessMode.rawValue) needs max_staleness_seconds")
         }
         if !["lan", "wan"].contains(timing) { throw ConfigurationError(key: "timing", problem: "must be lan or wan") }
         if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) {

@@ -52,6 +52,21 @@ package final class NodeMetrics: Sendable {
     private let publicTLSHandshakeFailures: Counter
     /// End of validity of the certificate the public listener presents, seconds since 1970 (0 without HTTPS).
     private let publicTLSNotAfter: Gauge
+    /// Revocations applied to memory ahead of their turn (ahead of a gap, or before the database had them).
+    package let revocationsAppliedEarly: Counter
+    /// Early revocations memory still holds against earlier entries (until it applies them in order).
+    package let earlyRevocationHolds: Gauge
+    /// Replicated batches this node's database could not take (applied to memory only; the database is refilled later).
+    package let storeWriteFailures: Counter
+    /// Entries memory has applied that this node's database does not have yet.
+    package let storeBehindEntries: Gauge
+    /// How old this node's knowledge of the log is (docs/ARCHITECTURE.md §2.9, "Staleness"), updated every gossip round.
+    package let leaderContactAge: Gauge
+    /// The knowledge age at each validation request.
+    package let validationKnowledgeAge: DurationHistogram
+    /// Validation answers given while the knowledge was older than `max_staleness_seconds`, by `staleness_mode`.
+    package let staleValidationsWarn: Counter
+    package let staleValidationsFail: Counter
 
     /// PASS/FAIL totals for the status page's series: relaxed atomic adds next to the Prometheus counters
     /// (which cannot be read back); sampled into `series` once a second off the request path.
@@ -126,6 +141,16 @@ package final class NodeMetrics: Sendable {
         publicTLSReloadFailures = registry.makeCounter(descriptor: reloads, labels: [("result", "failed")])
         publicTLSHandshakeFailures = registry.makeCounter(descriptor: Self.d("public_tls_handshake_failures_total", "Connections to the HTTPS public port refused at the TLS handshake (plain HTTP, TLS < 1.2, a client certificate not from the client CA)"))
         publicTLSNotAfter = registry.makeGauge(descriptor: Self.d("public_tls_certificate_not_after_seconds", "End of validity of the certificate the public listener presents (Unix time; 0 without HTTPS)"))
+        revocationsAppliedEarly = registry.makeCounter(descriptor: Self.d("revocations_applied_early_total", "Verified revocations applied to memory ahead of their turn (ahead of a gap, or before this node's database had them)"))
+        earlyRevocationHolds = registry.makeGauge(descriptor: Self.d("early_revocation_holds", "Revocations applied early that memory has not yet reached in seq order"))
+        storeWriteFailures = registry.makeCounter(descriptor: Self.d("replicated_store_failures_total", "Replicated batches this node's database could not take (applied to memory only; the database is refilled by anti-entropy)"))
+        storeBehindEntries = registry.makeGauge(descriptor: Self.d("database_behind_entries", "Log entries applied to memory that this node's database does not have yet"))
+        leaderContactAge = registry.makeGauge(descriptor: Self.d("leader_contact_age_seconds", "How old this node's knowledge of the log is: time since it last knew it had everything the leader had (0 on the leader)"))
+        validationKnowledgeAge = registry.makeDurationHistogram(descriptor: Self.d("validation_knowledge_age_seconds", "Knowledge age (sma_leader_contact_age_seconds) at each validation request"),
+            buckets: [.milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300), .seconds(3600)])
+        let stale = Self.d("stale_validations_total", "Validation answers given while this node's knowledge was older than max_staleness_seconds, by staleness_mode (warn: PASS kept; fail: PASS turned into FAIL)")
+        staleValidationsWarn = registry.makeCounter(descriptor: stale, labels: [("mode", "warn")])
+        staleValidationsFail = registry.makeCounter(descriptor: stale, labels: [("mode", "fail")])
     }
 
     /// Counts a gossiped member record refused as not authentic (`sma_member_records_refused_total`).

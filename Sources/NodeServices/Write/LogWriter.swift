@@ -30,6 +30,8 @@ package final class LogWriter: Sendable {
         }
         let committed = try await store.commit(changes, signer: signer, fence: fence, audit: audit, followUp: followUp)
         guard !committed.isEmpty else { return [] }
+        // The database has everything up to the last entry now (it ends any time it was behind memory).
+        state.databaseStored(head: committed[committed.count - 1].entry.seq)
         state.offer(committed)
         let entries = committed.map(\.entry)
         onCommit(entries)

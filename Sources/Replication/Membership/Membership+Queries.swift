@@ -18,7 +18,12 @@ extension Membership {
 
     /// A random alive member (not us) whose `appliedSeq` is greater than ours, for anti-entropy pulls; prefers our region. Nil if nobody is ahead.
     public func pullSource(using rng: inout some RandomNumberGenerator) -> MemberInfo? {
-        let ahead = sortedOthers { $0.status == .alive && $0.info.appliedSeq > me.appliedSeq }
+        pullSource(after: me.appliedSeq, using: &rng)
+    }
+
+    /// A random alive member (not us) whose `appliedSeq` is greater than `seq`; prefers our region. Nil if nobody is.
+    public func pullSource(after seq: Int64, using rng: inout some RandomNumberGenerator) -> MemberInfo? {
+        let ahead = sortedOthers { $0.status == .alive && $0.info.appliedSeq > seq }
         let sameRegion = ahead.filter { $0.info.region == me.region }
         return (sameRegion.isEmpty ? ahead : sameRegion).randomElement(using: &rng)?.info
     }

@@ -62,5 +62,7 @@ package final class ClusterView: Sendable {
     package var leader: MemberInfo? { state.withLock { $0.membership.leader } }
     package var highestKnownSeq: Int64 { state.withLock { $0.membership.highestKnownSeq } }
     package func pullSource() -> MemberInfo? { state.withLock { s in s.membership.pullSource(using: &s.rng) } }
+    /// A random alive peer whose applied seq is above `seq` (prefers our region).
+    package func pullSource(after seq: Int64) -> MemberInfo? { state.withLock { s in s.membership.pullSource(after: seq, using: &s.rng) } }
     package func pushTargets(excluding: Set<String>) -> [MemberInfo] { state.withLock { s in s.membership.pushTargets(excluding: excluding, using: &s.rng) } }
 }

@@ -31,7 +31,9 @@ package struct PeerEndpoint: Sendable {
 
     /// Entries pushed by `peer`: verified and applied (a forged or conflicting one is refused and reported).
     package func receive(_ batch: LogBatch, from peer: String) async throws -> PushAnswer {
+        state.leaderContact.observeDirect(from: peer, head: batch.head, applied: state.applied)
         let outcome = try await replicator.receive(batch.entries, from: peer)
+        state.leaderContact.resolve(applied: state.applied)
         return PushAnswer(applied: outcome.applied, head: outcome.head)
     }
 

@@ -32,6 +32,7 @@ package struct ReplicationService: Service {
     package static let pullBatch = 2000
 
     package func run() async throws {
+        state.leaderContact.startTracking()
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await gossipLoop() }
@@ -104,23 +105,48 @@ package struct ReplicationService: Service {
         }
         state.metrics.noteLeader(leadership.fence != nil ? config.nodeID : view.leader?.id)
         state.metrics.updateLag(applied: state.applied, highestKnown: view.highestKnownSeq)
+        noteLeaderContact()
         return answered
     }
 
+    /// Feeds the leader's member record to the staleness clock (`LeaderContact`) and publishes the knowledge age.
+    private func noteLeaderContact() {
+        let contact = state.leaderContact
+        contact.setLeading(leadership.fence != nil)
+        if let leader = view.leader, leader.id != config.nodeID {
+            contact.observeRecord(leader: leader.id, incarnation: leader.incarnation, heartbeat: leader.heartbeat,
+                                  appliedSeq: leader.appliedSeq, applied: state.applied)
+        } else {
+            contact.resolve(applied: state.applied)
+        }
+        let age = contact.age().components
+        state.metrics.leaderContactAge.set(Double(age.seconds) + Double(age.attoseconds) / 1e18)
+    }
+
+    /// Our own record: the seq gossiped is the one we can serve to peers (our database's head while it is behind memory).
     private func refreshSelf() {
         let fence = leadership.fence
-        view.updateSelf(appliedSeq: state.applied, leaderEpoch: fence?.epoch ?? 0, isLeader: fence != nil)
+        view.updateSelf(appliedSeq: replicator.servableSeq, leaderEpoch: fence?.epoch ?? 0, isLeader: fence != nil)
     }
 
     /// Anti-entropy: pull from a peer that is ahead, batch after batch, until caught up with it.
     /// Pipelined: the next batch is fetched and verified while the current one is written.
+    ///
+    /// When this node's database fell behind memory (it was unavailable while memory took entries), the pull starts
+    /// from the database's head instead, so the database is refilled; not while its writes keep failing (for 2 s after
+    /// a failure), when memory alone is caught up.
     package func pullIfBehind() async {
-        guard let source = view.pullSource() else { return }
+        let storeHead = replicator.storeHeadBehindMemory
+        let refill = storeHead != nil && !replicator.storeFailedRecently(within: .seconds(2))
+        let from = refill ? storeHead! : state.applied
+        guard let source = view.pullSource(after: from) else { return }
         let limit = Self.pullBatch
         let clock = ContinuousClock()
+        let contact = state.leaderContact
         @Sendable func fetch(after: Int64) async throws -> (Replicator.Verified, Int64?, Bool, Duration, Duration) {
             let t0 = clock.now
             let batch = try await client.pull(source.peerURL, after: after, limit: limit)
+            contact.observeDirect(from: source.id, head: batch.head, applied: state.applied)
             let t1 = clock.now
             let last = batch.entries.map(\.seq).max()
             let verified = try await replicator.verify(batch.entries, from: source.id)
@@ -129,7 +155,7 @@ package struct ReplicationService: Service {
         let start = clock.now, first = state.applied
         var fetching = Duration.zero, verifying = Duration.zero, applying = Duration.zero
         do {
-            var current = try await fetch(after: state.applied)
+            var current = try await fetch(after: from)
             while let last = current.1, !Task.isCancelled {
                 fetching += current.3
                 verifying += current.4
@@ -139,7 +165,9 @@ package struct ReplicationService: Service {
                 let outcome = try await replicator.apply(current.0, repush: false)
                 applying += t.duration(to: clock.now)
                 refreshSelf()
-                if outcome.refused > 0 || outcome.head < last { _ = try? await next; break }
+                contact.resolve(applied: state.applied)
+                // A refill stops when the database fails again (memory is caught up by the next round's pull).
+                if outcome.refused > 0 || outcome.head < last || (refill && !outcome.stored) { _ = try? await next; break }
                 current = try await next
             }
             let pulled = state.applied - first

@@ -6,6 +6,7 @@ package import Logging
 import Dispatch
 import NIOConcurrencyHelpers
 import Synchronization
+import Prometheus
 
 /// Applies registration-log entries received from peers: verified, strictly in seq order,
 /// idempotently, into this node's PostgreSQL and then into memory. New entries are re-pushed (epidemic).
@@ -31,7 +32,29 @@ package final class Replicator: Sendable {
         package var applied = 0
         package var head: Int64 = 0
         package var refused = 0
+        /// False when the database could not take the batch (it went to memory only).
+        package var stored = true
     }
+
+    /// When a database write last failed (monotonic nanoseconds; `Int64.min`: never).
+    private let lastStoreFailure = Atomic<Int64>(.min)
+    private static let origin = ContinuousClock.now
+
+    /// Where this node's database stands when it is behind memory, else nil (docs/ARCHITECTURE.md §2.7).
+    package var storeHeadBehindMemory: Int64? { state.databaseHeadBehindMemory }
+
+    /// The seq this node can serve to peers (`GET /peer/v1/log` reads its database) and gossips as its applied seq:
+    /// memory's applied seq, or the database's head while that is behind.
+    package var servableSeq: Int64 { state.databaseServableSeq }
+
+    /// Whether the last database write failed less than `window` ago (anti-entropy then does not try to refill it).
+    package func storeFailedRecently(within window: Duration) -> Bool {
+        let last = lastStoreFailure.load(ordering: .relaxed)
+        guard last != .min else { return false }
+        return Self.nanos(Self.origin.duration(to: .now)) - last < Self.nanos(window)
+    }
+
+    private static func nanos(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
 
     /// Entries checked and ready to apply (the CPU half of `receive`).
     package struct Verified: Sendable {
@@ -75,13 +98,28 @@ package final class Replicator: Sendable {
         return out
     }
 
-    /// Writes verified entries to the database (one transaction, one at a time), then memory.
+    /// Applies verified entries: revocations to memory at once, then the database (one transaction, one batch at a
+    /// time), then memory. When the database cannot take them, memory takes the whole batch in seq order (it serves
+    /// validation) and the database is refilled by anti-entropy once it is back (docs/ARCHITECTURE.md §2.7).
     /// - Parameter repush: pass new entries on to a few peers (for pushed entries: epidemic spread;
     ///   not for pulled ones, which the cluster already has).
     package func apply(_ verified: Verified, repush: Bool) async throws -> Outcome {
         var out = Outcome(applied: 0, head: state.applied, refused: verified.refused)
         guard !verified.items.isEmpty else { return out }
-        let result = try await store.applyReplicated(verified.items)
+        // A revocation holds in memory before anything else happens: ahead of a gap, and whether or not the database
+        // takes it (`EarlyRevocations`).
+        state.applyRevocationsEarly(verified.items)
+        let memoryBefore = state.applied
+        // While the database is behind memory (refilling after an outage) it refuses new entries as a gap; memory,
+        // which serves validation, takes them anyway.
+        let memoryLeads = state.databaseHeadBehindMemory != nil
+        let result: ReplicatedBatch
+        do {
+            result = try await store.applyReplicated(verified.items)
+        } catch {
+            if Task.isCancelled { throw error }
+            return storeFailed(verified, memoryBefore: memoryBefore, refused: out.refused, repush: repush, error: error)
+        }
         for seq in result.conflicts {
             out.refused += 1
             state.metrics.logRejected(reason: "conflict")
@@ -93,14 +131,48 @@ package final class Replicator: Sendable {
             logger.info("refused entries behind a gap; will pull the missing ones", metadata: ["replication.peer": "\(verified.peer)", "log.seq": "\(gap)"])
         }
         // Memory may lag the database (a standby sharing the authoritative database): offer what the database has.
-        let offered = Set((result.duplicates + result.applied).map(\.seq))
-        state.offer(verified.items.filter { offered.contains($0.entry.seq) })
+        if memoryLeads {
+            let conflicts = Set(result.conflicts)
+            state.offer(verified.items.filter { !conflicts.contains($0.entry.seq) })
+        } else {
+            let offered = Set((result.duplicates + result.applied).map(\.seq))
+            state.offer(verified.items.filter { offered.contains($0.entry.seq) })
+        }
+        storeTook(head: result.head)
         if repush && !result.applied.isEmpty {
             pushes.enqueue(result.applied, except: verified.peer)
         }
         out.applied = result.applied.count
         out.head = result.head
         return out
+    }
+
+    /// The database could not take a batch: memory takes it (in seq order, each entry once; what is ahead of a gap
+    /// waits there), and the database's head is remembered so anti-entropy refills it.
+    private func storeFailed(_ verified: Verified, memoryBefore: Int64, refused: Int, repush: Bool, error: any Error) -> Outcome {
+        lastStoreFailure.store(Self.nanos(Self.origin.duration(to: .now)), ordering: .relaxed)
+        state.metrics.storeWriteFailures.increment()
+        // Memory and the database were in step, or the database was already behind: it holds at least what memory
+        // had before this batch, or what was remembered then.
+        let first = state.databaseFellBehind(memoryBefore: memoryBefore)
+        state.offer(verified.items)
+        let applied = state.applied
+        if first {
+            logger.warning("the database could not take replicated entries; memory applied them and serves them, the database is refilled when it is back", metadata: [
+                "replication.peer": "\(verified.peer)", "log.seq": "\(applied)", "error": "\(error)"])
+        }
+        state.metrics.storeBehindEntries.set(max(0, applied - (storeHeadBehindMemory ?? applied)))
+        let newlyApplied = verified.items.filter { $0.entry.seq > memoryBefore && $0.entry.seq <= applied }.map(\.entry)
+        if repush && !newlyApplied.isEmpty { pushes.enqueue(newlyApplied, except: verified.peer) }
+        return Outcome(applied: newlyApplied.count, head: applied, refused: refused, stored: false)
+    }
+
+    /// The database took a batch and its head is now `head`: it is in step with memory again, or still behind.
+    private func storeTook(head: Int64) {
+        if state.databaseStored(head: head) {
+            lastStoreFailure.store(.min, ordering: .relaxed)
+            logger.notice("the database caught up with memory", metadata: ["log.seq": "\(head)"])
+        }
     }
 }
 
