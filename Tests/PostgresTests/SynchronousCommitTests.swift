@@ -24,6 +24,14 @@ import Testing
             try? admin.execute(script: "ALTER SYSTEM RESET synchronous_commit")
             try? admin.execute(script: "SELECT pg_reload_conf()")
         }
+        // pg_reload_conf() only signals: wait until this session has read the new setting, or its COMMIT would not wait.
+        for _ in 0..<200 {
+            if try connection.query("SELECT current_setting('synchronous_standby_names')").first?.decode(0, as: String.self)
+                == "sma_test_standby_that_never_connects" { break }
+            Thread.sleep(forTimeInterval: 0.025)
+        }
+        #expect(try connection.query("SELECT current_setting('synchronous_standby_names')").first?.decode(0, as: String.self)
+                == "sma_test_standby_that_never_connects")
         let pid = try #require(connection.query("SELECT pg_backend_pid()").first).decode(0, as: Int32.self)
         try connection.execute(script: "SET synchronous_commit = on")
         // Cancel the COMMIT once it waits for the standby, as a statement timeout or an operator would.
