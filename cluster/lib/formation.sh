@@ -60,7 +60,7 @@ as_pgaf() {
 }
 
 formation_superuser_sql() { # PORT DB SQL...: runs statements as the superuser (password from the formation's file)
-    local port=$1 db=$2 args=()
+    local port=$1 db=$2 args=() s
     shift 2
     for s in "$@"; do args+=(-c "$s"); done
     PGPASSWORD=$(<"$(formation_password_file)") PGCONNECT_TIMEOUT=5 \

@@ -41,13 +41,11 @@ ensure_swift() {
     command -v swift >/dev/null 2>&1 || die "swift is not on PATH (expected Swift 6.3 at /opt/swift/usr/bin); install it or add it to PATH"
 }
 
-# Makes command TOOL available: installs Debian package PACKAGE (default: TOOL) when we are root,
-# else fails in one line saying how to install it.
-ensure_tool() { # TOOL [PACKAGE]
-    local tool=$1 pkg=${2:-$1} log
-    command -v "$tool" >/dev/null 2>&1 && return 0
-    ((EUID == 0)) || die "$tool is missing; install it as root: apt-get install -y $pkg"
-    info "installing $pkg (for $tool)"
+# Installs Debian package PACKAGE (root only; apt-get update once per run), for WHAT (a message); dies with the
+# tail of apt's output when that fails.
+apt_install_one() { # PACKAGE WHAT
+    local pkg=$1 log
+    info "installing $pkg ($2)"
     log=$(mktemp /tmp/sma-apt.XXXXXX.log)
     if [[ ${SMA_APT_UPDATED:-} != 1 ]]; then
         apt-get update >"$log" 2>&1 || { show_log_tail "$log" 20; die "apt-get update failed (output above); check the network, then retry"; }
@@ -56,23 +54,24 @@ ensure_tool() { # TOOL [PACKAGE]
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >>"$log" 2>&1 \
         || { show_log_tail "$log" 20; die "apt-get install $pkg failed (output above, full output: $log)"; }
     rm -f "$log"
+}
+
+# Makes command TOOL available: installs Debian package PACKAGE (default: TOOL) when we are root,
+# else fails in one line saying how to install it.
+ensure_tool() { # TOOL [PACKAGE]
+    local tool=$1 pkg=${2:-$1}
+    command -v "$tool" >/dev/null 2>&1 && return 0
+    ((EUID == 0)) || die "$tool is missing; install it as root: apt-get install -y $pkg"
+    apt_install_one "$pkg" "for $tool"
     command -v "$tool" >/dev/null 2>&1 || die "$pkg is installed but $tool is still not on PATH"
 }
 
 # Makes Python module MODULE importable by python3: installs Debian package PACKAGE when we are root,
 # else fails in one line saying how to install it.
 ensure_python_module() { # MODULE PACKAGE
-    local module=$1 pkg=$2 log
+    local module=$1 pkg=$2
     python3 -c "import $module" >/dev/null 2>&1 && return 0
     ((EUID == 0)) || die "the Python module $module is missing; install it as root: apt-get install -y $pkg"
-    info "installing $pkg (Python module $module)"
-    log=$(mktemp /tmp/sma-apt.XXXXXX.log)
-    if [[ ${SMA_APT_UPDATED:-} != 1 ]]; then
-        apt-get update >"$log" 2>&1 || { show_log_tail "$log" 20; die "apt-get update failed (output above); check the network, then retry"; }
-        export SMA_APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >>"$log" 2>&1 \
-        || { show_log_tail "$log" 20; die "apt-get install $pkg failed (output above, full output: $log)"; }
-    rm -f "$log"
+    apt_install_one "$pkg" "Python module $module"
     python3 -c "import $module" >/dev/null 2>&1 || die "$pkg is installed but python3 still cannot import $module"
 }
