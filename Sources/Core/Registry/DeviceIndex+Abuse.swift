@@ -2,19 +2,19 @@ extension DeviceIndex {
     /// `decide`, plus the device's slot (its position in insertion order; -1 for an unknown device).
     @inline(__always)
     public func decideLocating(nucDigest: NUCDigest, table: Int) -> (outcome: ValidationOutcome, slot: Int) {
-        guard let slot = byNUC[nucDigest] else { return (.fail(.unknownDevice), -1) }
-        let e = entries[Int(slot)]
-        guard e.holdsTable(table) else { return (.fail(.tableNotAssigned), Int(slot)) }
-        guard !e.revoked else { return (.fail(.revoked), Int(slot)) }
-        return (.pass, Int(slot))
+        guard let slot = slot(nucDigest: nucDigest) else { return (.fail(.unknownDevice), -1) }
+        let e = entries[slot]
+        guard e.holdsTable(table) else { return (.fail(.tableNotAssigned), slot) }
+        guard !e.revoked else { return (.fail(.revoked), slot) }
+        return (.pass, slot)
     }
 
     /// The slot of the device with this serial.
-    public func slot(serial: DeviceSerial) -> Int? { bySerial[serial].map { Int($0) } }
+    public func slot(serial: DeviceSerial) -> Int? { slot(serialOf: serial) }
 
     /// The serial of the device in `slot`.
     public func serial(slot: Int) -> String? {
-        slot >= 0 && slot < entries.count ? entries[slot].serial : nil
+        slot >= 0 && slot < entries.count ? serialString(entries[slot]) : nil
     }
 
     /// Whether the device in `slot` is revoked.

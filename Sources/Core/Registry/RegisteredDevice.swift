@@ -1,7 +1,8 @@
-/// What the in-memory index keeps per device: just enough to validate.
+/// What the in-memory index knows of a device: just enough to validate (it stores it as a flat record,
+/// `DeviceIndex.Entry`, and builds this value on lookup).
 ///
 /// Certificates and other details live in PostgreSQL; keeping them out of memory
-/// holds 1,000,000 devices well under the memory budget.
+/// holds 10,000,000 devices well under the memory budget.
 public struct RegisteredDevice: Sendable, Equatable {
     public var serial: String
     /// HMAC-SHA256 of the NUC hash under the cluster digest key (docs/ARCHITECTURE.md §3.2).
