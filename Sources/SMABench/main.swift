@@ -255,13 +255,12 @@ func benchLegacy(tokens: [CameraToken], masters: [Bytes32], sample: [(NUCHash, [
 /// Costs of applying replicated log entries: signature check vs payload decoding.
 func benchLog() {
     let signer = LogSigner.generate()
-    let der = [UInt8](repeating: 0x41, count: 650)
+    let der = [0x30] + [UInt8](repeating: 0x41, count: 520)
     let nuc = NUCDigest(hex: String(repeating: "ab", count: 32))!
     let tables = KeyTableTriple([1, 2, 3])!
-    let publicKeyPEM = String(repeating: "A", count: 180)
     let entries = (0..<2000).map { (i: Int) -> LogEntry in
         let change = LogChange.DeviceProvisioned(serial: "CAM-\(i)", family: "F", nucDigest: nuc, tableIDs: tables,
-                                                 certificateDER: der, publicKeyPEM: publicKeyPEM)
+                                                 certificateDER: der)
         return signer.sign(.deviceProvisioned(change), seq: Int64(i + 1), epoch: 1, timestampMillis: 0)
     }
     let v = signer.verifier

@@ -32,13 +32,12 @@ final class SQLLogApplier: LogApplier {
         let serials = run.map(\.device.serial)
         let inserted = try c.query("""
             WITH ins AS (
-                INSERT INTO devices (serial, nuc_digest, family, t0, t1, t2, certificate_pem, public_key_pem, provisioned_at, seq)
-                SELECT s, n, f, a, b, t, cert, pk, to_timestamp(ms / 1000.0), q
+                INSERT INTO devices (serial, nuc_digest, family, t0, t1, t2, provisioned_at, seq, provisioned_seq)
+                SELECT s, n, f, a, b, t, to_timestamp(ms / 1000.0), q, q
                 FROM unnest(\(serials), \(run.map(\.device.nucDigest.bytes)), \(run.map(\.device.family)),
                             \(run.map { $0.device.tableIDs[0] }), \(run.map { $0.device.tableIDs[1] }), \(run.map { $0.device.tableIDs[2] }),
-                            \(run.map(\.device.certificatePEM)), \(run.map(\.device.publicKeyPEM)),
                             \(run.map(\.entry.timestampMillis)), \(run.map(\.entry.seq)))
-                     AS x(s, n, f, a, b, t, cert, pk, ms, q)
+                     AS x(s, n, f, a, b, t, ms, q)
                 ON CONFLICT DO NOTHING
                 RETURNING 1)
             SELECT count(*) FROM ins

@@ -145,5 +145,27 @@ package enum Schema {
             ALTER TABLE devices DROP CONSTRAINT devices_nuc_hash_key;
             ALTER TABLE devices ADD CONSTRAINT devices_nuc_digest_key UNIQUE (nuc_digest);
             """),
+        Migration(version: 7, name: "one copy of each certificate: in its device_provisioned entry", sql: """
+            -- A device's certificate lives once, in its signed device_provisioned log entry (new entries: DER in the
+            -- binary payload); the devices row points at that entry (provisioned_seq) and the public key is read from
+            -- the certificate (docs/ARCHITECTURE.md §3.3). Earlier entries keep their signed JSON (PEM) payloads.
+            ALTER TABLE devices ADD COLUMN provisioned_seq bigint;
+            UPDATE devices d SET provisioned_seq = l.seq
+            FROM registration_log l
+            WHERE l.kind = 'device_provisioned'
+              AND CASE WHEN get_byte(l.payload, 0) = 123 THEN convert_from(l.payload, 'UTF8')::jsonb ->> 'serial' END = d.serial;
+            DO $$
+            DECLARE missing bigint;
+            BEGIN
+                SELECT count(*) INTO missing FROM devices WHERE provisioned_seq IS NULL;
+                IF missing > 0 THEN
+                    RAISE EXCEPTION 'schema 7: % device(s) have no device_provisioned entry in registration_log, so their certificates would be lost; nothing was changed', missing;
+                END IF;
+            END $$;
+            ALTER TABLE devices ALTER COLUMN provisioned_seq SET NOT NULL;
+            ALTER TABLE devices DROP COLUMN certificate_pem, DROP COLUMN public_key_pem;
+            -- Rewrites the table (and its indexes) without the dropped columns' bytes.
+            CLUSTER devices USING devices_pkey;
+            """),
     ]
 }

@@ -131,25 +131,44 @@ extension Store {
     /// What a CRL lists: every revoked device's certificate, when and why it was revoked.
     package static func revokedCertificates(_ c: PostgresConnection) throws -> [RevokedCertificate] {
         try c.query("""
-            SELECT serial, certificate_pem, (EXTRACT(EPOCH FROM COALESCE(revoked_at, provisioned_at)) * 1000)::bigint, revocation_reason
+            SELECT serial, \(unsafeSQL: certificatePayload), (EXTRACT(EPOCH FROM COALESCE(revoked_at, provisioned_at)) * 1000)::bigint,
+                   revocation_reason
             FROM devices WHERE revoked ORDER BY serial
             """).map {
-            RevokedCertificate(serial: try $0.decode(0), certificatePEM: try $0.decode(1), revokedMillis: try $0.decode(2), reason: try $0.decode(3))
+            let serial: String = try $0.decode(0)
+            return RevokedCertificate(serial: serial, certificatePEM: try provisioning(serial, payload: try $0.decode(1)).certificatePEM,
+                                      revokedMillis: try $0.decode(2), reason: try $0.decode(3))
         }
     }
 
 
+    /// The device's `device_provisioned` payload: the one copy of its certificate (docs/ARCHITECTURE.md §3.3).
+    static let certificatePayload = "(SELECT l.payload FROM registration_log l WHERE l.seq = devices.provisioned_seq)"
+
+    /// Decodes a device's provisioning payload read with `certificatePayload`.
+    static func provisioning(_ serial: String, payload: [UInt8]?) throws -> LogChange.DeviceProvisioned {
+        guard let payload else {
+            throw NodeError(.internal, "device \(serial): its device_provisioned log entry is missing from this database")
+        }
+        guard case .deviceProvisioned(let d)? = try? LogChange.decode(kind: .deviceProvisioned, payload: payload), d.serial == serial else {
+            throw NodeError(.internal, "device \(serial): its device_provisioned log entry does not decode to this device")
+        }
+        return d
+    }
+
     package static let detailColumns = """
-        serial, family, t0, t1, t2, certificate_pem, public_key_pem, revoked, revocation_reason,
+        serial, family, t0, t1, t2, \(certificatePayload), provisioned_seq, revoked, revocation_reason,
         to_char(provisioned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
         to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), seq
         """
 
     package static func details(_ row: PostgresRow) throws -> DeviceDetails {
-        DeviceDetails(
-            device_serial: try row.decode(0), device_family: try row.decode(1),
+        let serial: String = try row.decode(0)
+        let provisioned = try provisioning(serial, payload: try row.decode(5))
+        return DeviceDetails(
+            device_serial: serial, device_family: try row.decode(1),
             table_assignments: [try row.decode(2), try row.decode(3), try row.decode(4)],
-            device_certificate: try row.decode(5), device_public_key: try row.decode(6),
+            device_certificate: provisioned.certificatePEM, device_public_key: provisioned.publicKeyPEM ?? "",
             revoked: try row.decode(7), revocation_reason: try row.decode(8),
             provisioned_at: try row.decode(9), revoked_at: try row.decode(10), seq: try row.decode(11))
     }

@@ -51,7 +51,7 @@ import SwiftASN1
             let profile = CertificateAuthority.DeviceProfile(serial: "DUP-SQL", family: "F", manufacturer: "SIMULATED_MFG", maEndpoint: "http://x/validate")
             let der = try service.authority.issueDeviceCertificate(profile, publicKey: key.publicKey, now: Date()).serializeAsPEM().derBytes
             let change = LogChange.DeviceProvisioned(serial: "DUP-SQL", family: "F", nucDigest: digest, tableIDs: KeyTableTriple([0, 1, 2])!,
-                                                     certificateDER: der, publicKeyPEM: key.publicKey.pemRepresentation)
+                                                     certificateDER: der)
             do {
                 _ = try await service.writer.write([.deviceProvisioned(change)], audit: nil)
                 Issue.record("a duplicate NUC digest was committed")
@@ -184,7 +184,7 @@ import SwiftASN1
                     .first!.decode(0, as: Int.self)
                 if n > 0 { hits.append(table) }
             }
-            let inPayloads = try c.query("SELECT count(*) FROM registration_log WHERE strpos(convert_from(payload, 'UTF8'), \(hex)) > 0")
+            let inPayloads = try c.query("SELECT count(*) FROM registration_log WHERE position(convert_to(\(hex), 'UTF8') IN payload) > 0 OR position(decode(\(hex), 'hex') IN payload) > 0")
                 .first!.decode(0, as: Int.self)
             if inPayloads > 0 { hits.append("registration_log.payload") }
             return hits
@@ -221,14 +221,12 @@ import SwiftASN1
             let key = P256.Signing.PrivateKey()
             let profile = CertificateAuthority.DeviceProfile(serial: "OLD-\(i)", family: "F", manufacturer: "SIMULATED_MFG", maEndpoint: "http://x/validate")
             let der = try ca.authority.issueDeviceCertificate(profile, publicKey: key.publicKey, now: Date()).serializeAsPEM().derBytes
-            let placeholder = NUCDigest(Bytes32())
-            let change = LogChange.DeviceProvisioned(serial: "OLD-\(i)", family: "F", nucDigest: placeholder,
+            let change = LogChange.DeviceProvisioned(serial: "OLD-\(i)", family: "F", nucDigest: NUCDigest(Bytes32()),
                                                      tableIDs: KeyTableTriple([i, (i + 1) % masters.count, (i + 2) % masters.count])!,
-                                                     certificateDER: der, publicKeyPEM: key.publicKey.pemRepresentation)
-            let json = String(decoding: LogChange.deviceProvisioned(change).encodedPayload(), as: UTF8.self)
-                .replacingOccurrences(of: #""nucDigest":"\#(placeholder.hex)""#, with: #""nucHash":"\#(nuc.hex)""#)
-            #expect(json.contains(nuc.hex))
-            payloads.append((.deviceProvisioned, Array(json.utf8)))
+                                                     certificateDER: der)
+            let json = legacyProvisioningJSON(change, publicKeyPEM: key.publicKey.pemRepresentation, nucHash: nuc)
+            #expect(String(decoding: json, as: UTF8.self).contains(nuc.hex))
+            payloads.append((.deviceProvisioned, json))
         }
         payloads.append((.deviceRevoked, LogChange.deviceRevoked(.init(serial: "OLD-1", reason: "key_compromise")).encodedPayload()))
         var previous = LogEntry.genesisHash

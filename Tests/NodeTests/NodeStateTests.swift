@@ -41,7 +41,7 @@ import Testing
 
     private static func provisioned(_ serial: String, digest: UInt8) -> LogChange {
         .deviceProvisioned(.init(serial: serial, family: "F", nucDigest: NUCDigest(Bytes32(Array(repeating: digest, count: 32))!),
-                                 tableIDs: KeyTableTriple([1, 2, 3])!, certificateDER: [0x30], publicKeyPEM: "pem"))
+                                 tableIDs: KeyTableTriple([1, 2, 3])!, certificateDER: [0x30]))
     }
 
     private static func revoked(_ state: NodeState, _ serial: String) -> Bool? {

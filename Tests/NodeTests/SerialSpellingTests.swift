@@ -66,7 +66,7 @@ import SwiftASN1
         let profile = CertificateAuthority.DeviceProfile(serial: serial, family: "legacy", manufacturer: "SIMULATED_MFG", maEndpoint: "http://x/validate")
         let der = try service.authority.issueDeviceCertificate(profile, publicKey: key.publicKey, now: Date()).serializeAsPEM().derBytes
         let change = LogChange.DeviceProvisioned(serial: serial, family: "legacy", nucDigest: NUCDigest(bytes: [UInt8](repeating: nucByte, count: 32))!,
-                                                 tableIDs: KeyTableTriple([0, 1, 2])!, certificateDER: der, publicKeyPEM: key.publicKey.pemRepresentation)
+                                                 tableIDs: KeyTableTriple([0, 1, 2])!, certificateDER: der)
         _ = try await service.writer.write([.deviceProvisioned(change)], audit: nil)
     }
 

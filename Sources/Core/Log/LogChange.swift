@@ -4,6 +4,8 @@ import FoundationEssentials
 import Foundation
 #endif
 import SwiftASN1
+import X509
+import Crypto
 
 /// The decoded content of a log entry, in checked types.
 ///
@@ -97,30 +99,40 @@ public enum LogChange: Sendable, Equatable {
     }
 
     /// A camera was provisioned. Contains no secret: the device's private key is never stored, and its NUC hash only
-    /// as `nucDigest` (wire key `nucDigest`). Entries from before NUC digests carried `nucHash`: they decode only in
-    /// the migration that rewrites them (docs/ARCHITECTURE.md §3.2) and are refused as malformed everywhere else.
-    public struct DeviceProvisioned: Codable, Sendable, Equatable {
+    /// as `nucDigest`. The certificate is the one copy the cluster keeps (docs/ARCHITECTURE.md §3.3): the `devices` row
+    /// points at this entry, and the device's public key is read from the certificate.
+    ///
+    /// Two payload forms decode: the compact binary form every new entry is written in (`binaryPayload`, the
+    /// certificate as DER), and the JSON of earlier entries (`certificatePEM`, plus a `publicKeyPEM` that is ignored
+    /// because the certificate holds the same key). Entries from before NUC digests carried `nucHash`: they decode
+    /// only in the migration that rewrites them (docs/ARCHITECTURE.md §3.2) and are refused as malformed everywhere else.
+    public struct DeviceProvisioned: Decodable, Sendable, Equatable {
         public var serial: String
         public var family: String
         public var nucDigest: NUCDigest
         public var tableIDs: KeyTableTriple
-        /// The device certificate, DER (PEM on the wire).
+        /// The device certificate, DER.
         public var certificateDER: [UInt8]
-        public var publicKeyPEM: String
 
-        public init(serial: String, family: String, nucDigest: NUCDigest, tableIDs: KeyTableTriple, certificateDER: [UInt8], publicKeyPEM: String) {
+        public init(serial: String, family: String, nucDigest: NUCDigest, tableIDs: KeyTableTriple, certificateDER: [UInt8]) {
             self.serial = serial
             self.family = family
             self.nucDigest = nucDigest
             self.tableIDs = tableIDs
             self.certificateDER = certificateDER
-            self.publicKeyPEM = publicKeyPEM
         }
 
-        /// The certificate as PEM (what the provisioning file, the database and the device routes carry).
+        /// The certificate as PEM (what the provisioning file and the device routes carry).
         public var certificatePEM: String { PEMDocument(type: "CERTIFICATE", derBytes: certificateDER).pemString }
 
-        private enum CodingKeys: String, CodingKey { case serial, family, nucDigest, tableIDs, certificatePEM, publicKeyPEM }
+        /// The device's public key (PEM), read from the certificate; nil if the certificate holds no P-256 key.
+        public var publicKeyPEM: String? {
+            guard let cert = try? Certificate(derEncoded: certificateDER),
+                  let key = P256.Signing.PublicKey(cert.publicKey) else { return nil }
+            return key.pemRepresentation
+        }
+
+        private enum CodingKeys: String, CodingKey { case serial, family, nucDigest, tableIDs, certificatePEM }
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             serial = try c.decode(String.self, forKey: .serial)
@@ -138,16 +150,44 @@ public enum LogChange: Sendable, Equatable {
                 throw DecodingError.dataCorruptedError(forKey: .certificatePEM, in: c, debugDescription: "not a PEM certificate")
             }
             certificateDER = pem.derBytes
-            publicKeyPEM = try c.decode(String.self, forKey: .publicKeyPEM)
         }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(serial, forKey: .serial)
-            try c.encode(family, forKey: .family)
-            try c.encode(nucDigest.hex, forKey: .nucDigest)
-            try c.encode(Array(tableIDs), forKey: .tableIDs)
-            try c.encode(certificatePEM, forKey: .certificatePEM)
-            try c.encode(publicKeyPEM, forKey: .publicKeyPEM)
+
+        /// First byte of the binary form (a JSON payload starts with `{`).
+        static let binaryFormat: UInt8 = 0x01
+
+        /// The compact payload: `0x01`, then serial, family (each a big-endian UInt16 length and UTF-8), the 32-byte
+        /// NUC digest, the three table ids (UInt16 each), and the certificate DER (UInt16 length and bytes).
+        public var binaryPayload: [UInt8] {
+            var out: [UInt8] = [Self.binaryFormat]
+            out.reserveCapacity(48 + serial.utf8.count + family.utf8.count + certificateDER.count)
+            func put16(_ v: Int) { out.append(UInt8(truncatingIfNeeded: v >> 8)); out.append(UInt8(truncatingIfNeeded: v)) }
+            func put(_ bytes: some Collection<UInt8>) { put16(bytes.count); out += bytes }
+            put(serial.utf8)
+            put(family.utf8)
+            out += nucDigest.bytes
+            for t in tableIDs { put16(t) }
+            put(certificateDER)
+            return out
+        }
+
+        /// Decodes the binary form; nil names nothing on purpose (the caller reports a malformed payload).
+        init?(binaryPayload p: [UInt8]) {
+            var i = 1
+            guard p.first == Self.binaryFormat else { return nil }
+            func take(_ n: Int) -> ArraySlice<UInt8>? {
+                guard n >= 0, p.count - i >= n else { return nil }
+                defer { i += n }
+                return p[i..<(i + n)]
+            }
+            func u16() -> Int? { take(2).map { Int($0.first!) << 8 | Int($0.last!) } }
+            func field() -> ArraySlice<UInt8>? { u16().flatMap { take($0) } }
+            guard let s = field(), let serial = String(validating: s, as: UTF8.self), !serial.isEmpty,
+                  let f = field(), let family = String(validating: f, as: UTF8.self),
+                  let d = take(32), let digest = NUCDigest(bytes: Array(d)),
+                  let a = u16(), let b = u16(), let t = u16(), let tables = KeyTableTriple([a, b, t]),
+                  let der = field(), der.first == 0x30,
+                  i == p.count else { return nil }
+            self.init(serial: serial, family: family, nucDigest: digest, tableIDs: tables, certificateDER: Array(der))
         }
     }
 
@@ -298,7 +338,7 @@ public enum LogChange: Sendable, Equatable {
         switch self {
         case .keyTablesCreated(let v): data = try! encoder.encode(v)
         case .authorityInstalled(let v): data = try! encoder.encode(v)
-        case .deviceProvisioned(let v): data = try! encoder.encode(v)
+        case .deviceProvisioned(let v): return v.binaryPayload
         case .deviceRevoked(let v): data = try! encoder.encode(v)
         case .deviceReinstated(let v): data = try! encoder.encode(v)
         case .apiKeyCreated(let v): data = try! encoder.encode(v)
@@ -310,14 +350,19 @@ public enum LogChange: Sendable, Equatable {
         return Array(data)
     }
 
-    static func decode(kind: LogEntryKind, payload: [UInt8]) throws(LogError) -> LogChange {
+    public static func decode(kind: LogEntryKind, payload: [UInt8]) throws(LogError) -> LogChange {
         let decoder = JSONDecoder()
         let data = Data(payload)
         do {
             switch kind {
             case .keyTablesCreated: return .keyTablesCreated(try decoder.decode(KeyTablesCreated.self, from: data))
             case .authorityInstalled: return .authorityInstalled(try decoder.decode(AuthorityInstalled.self, from: data))
-            case .deviceProvisioned: return .deviceProvisioned(try decoder.decode(DeviceProvisioned.self, from: data))
+            case .deviceProvisioned:
+                if payload.first == DeviceProvisioned.binaryFormat {
+                    guard let v = DeviceProvisioned(binaryPayload: payload) else { throw LogError(.malformedPayload, seq: 0, "") }
+                    return .deviceProvisioned(v)
+                }
+                return .deviceProvisioned(try decoder.decode(DeviceProvisioned.self, from: data))
             case .deviceRevoked: return .deviceRevoked(try decoder.decode(DeviceRevoked.self, from: data))
             case .deviceReinstated: return .deviceReinstated(try decoder.decode(DeviceReinstated.self, from: data))
             case .apiKeyCreated: return .apiKeyCreated(try decoder.decode(APIKeyCreated.self, from: data))

@@ -132,7 +132,7 @@ package final class DeviceService: Sendable {
             masterKeys[String(t)] = k.hex
         }
         let change = LogChange.DeviceProvisioned(serial: r.device_serial, family: r.device_family, nucDigest: digest,
-                                                 tableIDs: tables, certificateDER: certDER, publicKeyPEM: publicKey.pemRepresentation)
+                                                 tableIDs: tables, certificateDER: certDER)
         let certPEM = change.certificatePEM
         var response = ProvisionResponse(device_serial: r.device_serial, device_family: r.device_family, nuc_hash: nuc.hex,
                                          device_certificate: certPEM, certificate_chain: chain, device_private_key: privateKeyPEM,
