@@ -22,7 +22,7 @@ final class SQLLogApplier: LogApplier {
 
     /// Writes what is still buffered (provisioned devices).
     ///
-    /// A duplicate serial or NUC digest is found without a unique violation (`ON CONFLICT DO NOTHING`, then a count),
+    /// A duplicate serial or NUC digest is found without a unique violation (a lookup, `ON CONFLICT DO NOTHING`, a count),
     /// so PostgreSQL never logs a `DETAIL: Key (...)=(...)` line with a device's value; the caller's transaction is
     /// then rolled back by the thrown conflict (docs/ARCHITECTURE.md §3.2).
     func finish() throws {
@@ -30,7 +30,12 @@ final class SQLLogApplier: LogApplier {
         let run = devices
         devices.removeAll(keepingCapacity: true)
         let serials = run.map(\.device.serial)
-        let inserted = try c.query("""
+        // NUC digests are unique: checked here, by the one writer holding the log_head row lock (the leader's write
+        // and a replica's batch both take it first), against the hash index `devices_nuc_digest` (schema 7).
+        let digests = run.map(\.device.nucDigest.bytes)
+        let digestTaken = try Set(digests).count < digests.count
+            || c.query("SELECT count(*) FROM devices WHERE nuc_digest = ANY(\(digests))").first!.decode(0, as: Int.self) > 0
+        let inserted = digestTaken ? 0 : try c.query("""
             WITH ins AS (
                 INSERT INTO devices (serial, nuc_digest, family, t0, t1, t2, provisioned_at, seq, provisioned_seq)
                 SELECT s, n, f, a, b, t, to_timestamp(ms / 1000.0), q, q
@@ -43,9 +48,10 @@ final class SQLLogApplier: LogApplier {
             SELECT count(*) FROM ins
             """).first!.decode(0, as: Int.self)
         guard inserted == run.count else {
-            let serialTaken = try c.query("SELECT count(*) FROM devices WHERE serial = ANY(\(serials)) AND seq <> ALL(\(run.map(\.entry.seq)))")
-                .first!.decode(0, as: Int.self) > 0
-                || Set(serials.map { DeviceSerial(unchecked: $0) }).count < serials.count
+            // A serial conflict is named first, as before the NUC digest check moved out of the unique index.
+            let serialTaken = try Set(serials.map { DeviceSerial(unchecked: $0) }).count < serials.count
+                || c.query("SELECT count(*) FROM devices WHERE serial = ANY(\(serials)) AND seq <> ALL(\(run.map(\.entry.seq)))")
+                    .first!.decode(0, as: Int.self) > 0
             throw serialTaken
                 ? NodeError(.conflict, "a device with this serial is already provisioned", field: "device_serial")
                 : NodeError(.conflict, "a device with this NUC hash is already provisioned", field: "nuc_hash")

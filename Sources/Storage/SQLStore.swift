@@ -71,7 +71,6 @@ package final class SQLStore: NodeStore {
         } catch let e as PostgresError where e.isUniqueViolation {
             switch e.constraint {
             case "devices_pkey": throw NodeError(.conflict, "a device with this serial is already provisioned", field: "device_serial")
-            case "devices_nuc_digest_key": throw NodeError(.conflict, "a device with this NUC hash is already provisioned", field: "nuc_hash")
             default: throw NodeError(.conflict, "the change conflicts with existing data")
             }
         } catch let e as Store.AuditFailure {

@@ -145,7 +145,7 @@ package enum Schema {
             ALTER TABLE devices DROP CONSTRAINT devices_nuc_hash_key;
             ALTER TABLE devices ADD CONSTRAINT devices_nuc_digest_key UNIQUE (nuc_digest);
             """),
-        Migration(version: 7, name: "one copy of each certificate: in its device_provisioned entry", sql: """
+        Migration(version: 7, name: "compact storage: one copy of each certificate, in its entry; kinds as numbers; NUC digest hash index", sql: """
             -- A device's certificate lives once, in its signed device_provisioned log entry (new entries: DER in the
             -- binary payload); the devices row points at that entry (provisioned_seq) and the public key is read from
             -- the certificate (docs/ARCHITECTURE.md §3.3). Earlier entries keep their signed JSON (PEM) payloads.
@@ -164,8 +164,20 @@ package enum Schema {
             END $$;
             ALTER TABLE devices ALTER COLUMN provisioned_seq SET NOT NULL;
             ALTER TABLE devices DROP COLUMN certificate_pem, DROP COLUMN public_key_pem;
+            -- The NUC digest's uniqueness is checked by the one writer holding the log_head row lock (SQLLogApplier),
+            -- so a hash index (~20 bytes a device) serves the lookup instead of a unique B-tree (~80).
+            ALTER TABLE devices DROP CONSTRAINT devices_nuc_digest_key;
+            CREATE INDEX devices_nuc_digest ON devices USING hash (nuc_digest);
             -- Rewrites the table (and its indexes) without the dropped columns' bytes.
             CLUSTER devices USING devices_pkey;
+            -- Entry kinds as numbers (LogEntryKind.storageCode); an unknown name fails the NOT NULL constraint.
+            DROP INDEX registration_log_reinstatements;
+            ALTER TABLE registration_log ALTER COLUMN kind TYPE smallint USING CASE kind
+                WHEN 'key_tables_created' THEN 1 WHEN 'authority_installed' THEN 2 WHEN 'device_provisioned' THEN 3
+                WHEN 'device_revoked' THEN 4 WHEN 'device_reinstated' THEN 5 WHEN 'api_key_created' THEN 6
+                WHEN 'api_key_revoked' THEN 7 WHEN 'key_table_retired' THEN 8 WHEN 'crl_issued' THEN 9
+                WHEN 'node_revoked' THEN 10 END;
+            CREATE INDEX registration_log_reinstatements ON registration_log (created_ms) WHERE kind = 5;
             """),
     ]
 }

@@ -10,7 +10,7 @@ extension Store {
     package static func reinstatements(_ c: PostgresConnection, sinceMillis: Int64) throws -> [(serial: String, seq: Int64, millis: Int64)] {
         try c.query("""
             SELECT seq, epoch, created_ms, payload, signature, previous_hash FROM registration_log
-            WHERE kind = 'device_reinstated' AND created_ms >= \(sinceMillis) ORDER BY seq
+            WHERE kind = \(LogEntryKind.deviceReinstated.storageCode) AND created_ms >= \(sinceMillis) ORDER BY seq
             """).compactMap { row in
             let entry = LogEntry(seq: try row.decode(0), previousHash: try row.decode(5), epoch: try row.decode(1), timestampMillis: try row.decode(2),
                                  kind: .deviceReinstated, payload: try row.decode(3), signature: try row.decode(4))

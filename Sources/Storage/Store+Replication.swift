@@ -59,9 +59,9 @@ extension Store {
     package static func insertEntries(_ c: PostgresConnection, _ entries: [LogEntry]) throws {
         try c.query("""
             INSERT INTO registration_log (seq, previous_hash, epoch, created_ms, kind, payload, signature)
-            SELECT s, h, e, t, k, p, g
+            SELECT s, h, e, t, k::smallint, p, g
             FROM unnest(\(entries.map(\.seq)), \(entries.map(\.previousHash)), \(entries.map(\.epoch)),
-                        \(entries.map(\.timestampMillis)), \(entries.map(\.kind.rawValue)), \(entries.map(\.payload)),
+                        \(entries.map(\.timestampMillis)), \(entries.map(\.kind.storageCode)), \(entries.map(\.payload)),
                         \(entries.map(\.signature)))
                  AS x(s, h, e, t, k, p, g)
             """)

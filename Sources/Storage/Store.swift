@@ -105,12 +105,12 @@ package enum Store {
     /// Entries with seq > `after`, in order, at most `limit`.
     package static func entries(_ c: PostgresConnection, after: Int64, limit: Int) throws -> [LogEntry] {
         try c.query("""
-            SELECT seq, epoch, created_ms, kind, payload, signature, previous_hash FROM registration_log
+            SELECT seq, epoch, created_ms, kind::int, payload, signature, previous_hash FROM registration_log
             WHERE seq > \(after) ORDER BY seq LIMIT \(limit)
             """).map { row in
-            let kindRaw = try row.decode(3, as: String.self)
-            guard let kind = LogEntryKind(rawValue: kindRaw) else {
-                throw NodeError(.internal, "registration_log holds an unknown entry kind")
+            let code = try row.decode(3, as: Int.self)
+            guard let kind = LogEntryKind(storageCode: code) else {
+                throw NodeError(.internal, "registration_log entry \(try row.decode(0, as: Int64.self)) has kind \(code), which this version does not know")
             }
             return LogEntry(seq: try row.decode(0), previousHash: try row.decode(6), epoch: try row.decode(1), timestampMillis: try row.decode(2),
                             kind: kind, payload: try row.decode(4), signature: try row.decode(5))

@@ -82,4 +82,11 @@ import Testing
         }
         #expect(decoded > 0)
     }
+
+    /// The numbers stored in registration_log.kind are fixed forever: existing rows keep them.
+    @Test func entryKindNumbersAreFixedAndDistinct() {
+        #expect(LogEntryKind.allCases.map(\.storageCode) == Array(1...10))
+        for kind in LogEntryKind.allCases { #expect(LogEntryKind(storageCode: kind.storageCode) == kind) }
+        #expect(LogEntryKind(storageCode: 0) == nil && LogEntryKind(storageCode: 11) == nil)
+    }
 }

@@ -22,6 +22,16 @@ func legacyProvisioningJSON(_ d: LogChange.DeviceProvisioned, publicKeyPEM: Stri
     return Array(try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
 }
 
+/// Log rows as every version before schema 7 stored them (the kind's name as text).
+func insertEntriesAsBeforeSchema7(_ c: PostgresConnection, _ entries: [LogEntry]) throws {
+    for e in entries {
+        try c.query("""
+            INSERT INTO registration_log (seq, previous_hash, epoch, created_ms, kind, payload, signature)
+            VALUES (\(e.seq), \(e.previousHash), \(e.epoch), \(e.timestampMillis), \(e.kind.rawValue), \(e.payload), \(e.signature))
+            """)
+    }
+}
+
 /// One copy of each certificate (docs/ARCHITECTURE.md §3.3, issue 13): the signed `device_provisioned` entry holds it
 /// (as DER for new entries), the `devices` row points at that entry, and schema 7 converts existing databases.
 @Suite struct CompactStorageTests {
@@ -74,6 +84,11 @@ func legacyProvisioningJSON(_ d: LogChange.DeviceProvisioned, publicKeyPEM: Stri
                 #expect(d.device_certificate == certPEM)
                 #expect(d.device_public_key == keyPEM)
             }
+            // The entries read back as they were signed: kinds from their numbers, one chain.
+            let entries = try Store.entries(c, after: 0, limit: 100)
+            #expect(entries.count == devices.count && entries.allSatisfy { $0.kind == .deviceProvisioned })
+            #expect(zip(entries, entries.dropFirst()).allSatisfy { $1.previousHash == $0.hash })
+            #expect(try c.query("SELECT kind FROM registration_log").map { try $0.decode(0, as: Int.self) }.allSatisfy { $0 == 3 })
             #expect(try Store.revokedCertificates(c).map(\.serial) == ["S6-2"])
             #expect(try Store.revokedCertificates(c).first?.certificatePEM == devices["S6-2"]?.0)
             let columns = try c.query("""
@@ -89,7 +104,7 @@ func legacyProvisioningJSON(_ d: LogChange.DeviceProvisioned, publicKeyPEM: Stri
         let (db, _) = try await Self.schema6Database(devices: 2, revoked: [])
         defer { Task { await db.drop() } }
         try await db.withConnection { c in
-            try c.query("DELETE FROM registration_log WHERE kind = 'device_provisioned' AND seq = (SELECT min(seq) FROM registration_log WHERE kind = 'device_provisioned')")
+            try c.query("DELETE FROM registration_log WHERE seq = 1")
             do {
                 _ = try Migrator.migrate(c, migrations: Schema.migrations, logger: testLogger)
                 Issue.record("schema 7 applied without a device's certificate")
@@ -124,7 +139,7 @@ func legacyProvisioningJSON(_ d: LogChange.DeviceProvisioned, publicKeyPEM: Stri
                 let e = signer.sign(LogEntry(seq: Int64(i + 1), previousHash: previous, epoch: 1, timestampMillis: 1_700_000_000_000,
                                              kind: .deviceProvisioned, payload: legacyProvisioningJSON(change, publicKeyPEM: key.publicKey.pemRepresentation)))
                 previous = e.hash
-                try Store.insertEntries(c, [e])
+                try insertEntriesAsBeforeSchema7(c, [e])
                 try c.query("""
                     INSERT INTO devices (serial, nuc_digest, family, t0, t1, t2, certificate_pem, public_key_pem, provisioned_at, seq, revoked)
                     VALUES (\(serial), \(change.nucDigest.bytes), 'F', \(i), \(i + 1), \(i + 2), \(change.certificatePEM),

@@ -243,7 +243,7 @@ import SwiftASN1
         try Store.setMeta(c, Store.MetaKey.kekCheck, kek.seal(Array("sma-kek-check".utf8), label: Store.MetaKey.kekCheck))
         try Store.setMeta(c, Store.MetaKey.logPublicKey, Array(signer.verifier.publicKey.rawRepresentation))
         if signingKey { try Store.putSealedSecret(c, Store.SecretName.logSigningKey, kek.seal(signer.rawPrivateKey, label: Store.SecretName.logSigningKey)) }
-        try Store.insertEntries(c, log)
+        try insertEntriesAsBeforeSchema7(c, log)
         try c.query("UPDATE log_head SET seq = \(log.last!.seq), hash = \(log.last!.hash) WHERE id = 1")
         for e in log {
             let object = try JSONSerialization.jsonObject(with: Data(e.payload)) as! [String: Any]

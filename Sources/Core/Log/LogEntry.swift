@@ -70,6 +70,29 @@ public enum LogEntryKind: String, Sendable, Codable, CaseIterable {
     case keyTableRetired = "key_table_retired"
     case crlIssued = "crl_issued"
     case nodeRevoked = "node_revoked"
+
+    /// The kind's number in `registration_log.kind` (a smallint: 2 bytes a row instead of the name's 20;
+    /// docs/ARCHITECTURE.md §3.3). Never renumber: stored rows keep these.
+    public var storageCode: Int {
+        switch self {
+        case .keyTablesCreated: 1
+        case .authorityInstalled: 2
+        case .deviceProvisioned: 3
+        case .deviceRevoked: 4
+        case .deviceReinstated: 5
+        case .apiKeyCreated: 6
+        case .apiKeyRevoked: 7
+        case .keyTableRetired: 8
+        case .crlIssued: 9
+        case .nodeRevoked: 10
+        }
+    }
+
+    /// The kind stored as `code`; nil for a number no kind has.
+    public init?(storageCode code: Int) {
+        guard let kind = Self.allCases.first(where: { $0.storageCode == code }) else { return nil }
+        self = kind
+    }
 }
 
 /// A log problem: refused entries are reported, never applied.

@@ -28,7 +28,7 @@ WITH t AS (
                                  + octet_length(convert_to(d.family, 'UTF8')) + 32 + 6) AS der
     FROM devices d JOIN registration_log l ON l.seq = d.provisioned_seq WHERE d.serial = :'tpl')
 INSERT INTO registration_log (seq, previous_hash, epoch, created_ms, kind, payload, signature)
-SELECT q, sha256(int8send(q - 1)), 1, (extract(epoch FROM now()) * 1000)::bigint, 'device_provisioned',
+SELECT q, sha256(int8send(q - 1)), 1, (extract(epoch FROM now()) * 1000)::bigint, 3,
        '\x01'::bytea || int2send(octet_length(s)::int2) || convert_to(s, 'UTF8') || '\x0005'::bytea || convert_to('bench', 'UTF8')
        || n || int2send(a::int2) || int2send(b::int2) || int2send(c::int2) || t.der,
        sha512(int8send(q))
