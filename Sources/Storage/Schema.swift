@@ -148,7 +148,7 @@ package enum Schema {
         Migration(version: 7, name: "compact storage: one copy of each certificate, in its entry; kinds as numbers; NUC digest hash index", sql: """
             -- A device's certificate lives once, in its signed device_provisioned log entry (new entries: DER in the
             -- binary payload); the devices row points at that entry (provisioned_seq) and the public key is read from
-            -- the certificate (docs/ARCHITECTURE.md §3.3). Earlier entries keep their signed JSON (PEM) payloads.
+            -- the certificate (docs/ARCHITECTURE.md §2.2.1). Earlier entries keep their signed JSON (PEM) payloads.
             ALTER TABLE devices ADD COLUMN provisioned_seq bigint;
             UPDATE devices d SET provisioned_seq = l.seq
             FROM registration_log l

@@ -142,7 +142,7 @@ extension Store {
     }
 
 
-    /// The device's `device_provisioned` payload: the one copy of its certificate (docs/ARCHITECTURE.md §3.3).
+    /// The device's `device_provisioned` payload: the one copy of its certificate (docs/ARCHITECTURE.md §2.2.1).
     static let certificatePayload = "(SELECT l.payload FROM registration_log l WHERE l.seq = devices.provisioned_seq)"
 
     /// Decodes a device's provisioning payload read with `certificatePayload`.

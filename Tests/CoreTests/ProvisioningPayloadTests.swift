@@ -4,7 +4,7 @@ import Foundation
 import SwiftASN1
 import Testing
 
-/// The `device_provisioned` payload (docs/ARCHITECTURE.md §3.3): new entries carry the certificate once, as DER, in a
+/// The `device_provisioned` payload (docs/ARCHITECTURE.md §2.2.1): new entries carry the certificate once, as DER, in a
 /// compact binary form; entries written before it (JSON with PEM) still decode; a peer's bytes never crash the decoder.
 @Suite struct ProvisioningPayloadTests {
     static func sample(serial: String = "CAM-Ω-1", family: String = "pi-hq") throws -> LogChange.DeviceProvisioned {

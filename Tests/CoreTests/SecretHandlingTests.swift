@@ -109,7 +109,7 @@ import Testing
         guard case .deviceProvisioned(let d) = change else { Issue.record("wrong kind"); return }
         #expect(Array(d.tableIDs) == [4, 9, 2])
         #expect(d.certificatePEM == Self.certificatePEM)
-        // New entries are written in the binary form (docs/ARCHITECTURE.md §3.3); this entry keeps its own bytes, and so its signature.
+        // New entries are written in the binary form (docs/ARCHITECTURE.md §2.2.1); this entry keeps its own bytes, and so its signature.
         #expect(entry.payload == Array(payload.utf8))
         #expect(try LogEntry(seq: 1, previousHash: LogEntry.genesisHash, epoch: 1, timestampMillis: 0, kind: .deviceProvisioned,
                              payload: change.encodedPayload()).change() == change)

@@ -32,7 +32,7 @@ func insertEntriesAsBeforeSchema7(_ c: PostgresConnection, _ entries: [LogEntry]
     }
 }
 
-/// One copy of each certificate (docs/ARCHITECTURE.md §3.3, issue 13): the signed `device_provisioned` entry holds it
+/// One copy of each certificate (docs/ARCHITECTURE.md §2.2.1, issue 13): the signed `device_provisioned` entry holds it
 /// (as DER for new entries), the `devices` row points at that entry, and schema 7 converts existing databases.
 @Suite struct CompactStorageTests {
     @Test func aProvisionedDeviceKeepsItsCertificateOnceAsDERInItsLogEntry() async throws {

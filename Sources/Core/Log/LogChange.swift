@@ -99,7 +99,7 @@ public enum LogChange: Sendable, Equatable {
     }
 
     /// A camera was provisioned. Contains no secret: the device's private key is never stored, and its NUC hash only
-    /// as `nucDigest`. The certificate is the one copy the cluster keeps (docs/ARCHITECTURE.md §3.3): the `devices` row
+    /// as `nucDigest`. The certificate is the one copy the cluster keeps (docs/ARCHITECTURE.md §2.2.1): the `devices` row
     /// points at this entry, and the device's public key is read from the certificate.
     ///
     /// Two payload forms decode: the compact binary form every new entry is written in (`binaryPayload`, the

@@ -72,7 +72,7 @@ public enum LogEntryKind: String, Sendable, Codable, CaseIterable {
     case nodeRevoked = "node_revoked"
 
     /// The kind's number in `registration_log.kind` (a smallint: 2 bytes a row instead of the name's 20;
-    /// docs/ARCHITECTURE.md §3.3). Never renumber: stored rows keep these.
+    /// docs/ARCHITECTURE.md §2.2.1). Never renumber: stored rows keep these.
     public var storageCode: Int {
         switch self {
         case .keyTablesCreated: 1

@@ -79,9 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
-            return h
+            NodeLogHandler(label: label, level: Logger.Level(rawValue: config.logLevel) ?? .info)
         }
         var logger = Logger(label: "sma-node")
         logger[metadataKey: "node.id"] = "\(config.nodeID)"
