@@ -63,18 +63,23 @@ package enum Store {
 
     /// Appends `changes` as consecutive signed entries and applies them to the tables, in the caller's transaction.
     ///
-    /// Locks `log_head` (serializing writers, so seqs are gapless) and, with a fence, the lease row,
+    /// Locks `log_head` (serializing writers, so seqs are gapless) and then, with a fence, the lease row (FOR SHARE),
     /// failing with `.notLeader` if the lease is no longer ours at this epoch.
     /// `audit` records who asked for the changes in `audit_log`, in this same transaction: if the audit rows
     /// cannot be stored, the whole write fails.
     package static func append(_ c: PostgresConnection, _ changes: [LogChange], signer: LogSigner, fence: LeaseStateMachine.Fence?,
                        audit: AuditActor?) throws -> [LogEntry] {
         precondition(!changes.isEmpty)
+        // log_head first: it serializes writers, so at most one write at a time holds the lease row FOR SHARE. The
+        // other way round, every writer queued for log_head held a share lock on the lease row, and under sustained
+        // concurrent writes the lease renewal's UPDATE of that row waited behind them until the lease ran out.
+        // The lease is compared with clock_timestamp(), not now(): this transaction may have waited for log_head.
+        let head = try c.query("UPDATE log_head SET seq = seq + \(changes.count) WHERE id = 1 RETURNING seq, hash").first!
         var epoch: Int64 = 0
         if let fence {
             let ok = try c.query("""
                 SELECT epoch FROM leader_lease
-                WHERE id = 1 AND holder = \(fence.holder) AND epoch = \(fence.epoch) AND expires_at > now()
+                WHERE id = 1 AND holder = \(fence.holder) AND epoch = \(fence.epoch) AND expires_at > clock_timestamp()
                   AND NOT EXISTS (SELECT 1 FROM revoked_nodes WHERE node_id = \(fence.holder))
                 FOR SHARE
                 """)
@@ -83,7 +88,6 @@ package enum Store {
             }
             epoch = fence.epoch
         }
-        let head = try c.query("UPDATE log_head SET seq = seq + \(changes.count) WHERE id = 1 RETURNING seq, hash").first!
         let last = try head.decode(0, as: Int64.self)
         let first = last - Int64(changes.count) + 1
         let nowMillis = Int64(Date().timeIntervalSince1970 * 1000)
