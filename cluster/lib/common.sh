@@ -52,10 +52,25 @@ port_in_use() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 # Creates .cluster/ (0711: the postgres user may pass through to pg/) and its
 # private subdirectories (0700: configs, logs and secrets hold passwords and keys).
 ensure_state_dirs() {
+    reserve_local_ports
     mkdir -p "$STATE_DIR" "$SECRETS_DIR" "$STATE_DIR/nodes" "$STATE_DIR/logs" \
         || die "cannot create the run-state directory $STATE_DIR"
     chmod 0711 "$STATE_DIR"
     chmod 0700 "$SECRETS_DIR" "$STATE_DIR/nodes" "$STATE_DIR/logs"
+}
+
+# The PostgreSQL ports (test, bench, regions, formation) lie inside Linux's ephemeral range (32768-60999), so any
+# outgoing connection may be given one of them as its source port; a PostgreSQL restarted meanwhile then fails with
+# "could not bind ... Address already in use" (seen once in chaos: a region's database did not come back). As root,
+# this reserves them from ephemeral use (net.ipv4.ip_local_reserved_ports, added to what is there); otherwise nothing.
+reserve_local_ports() {
+    local file=/proc/sys/net/ipv4/ip_local_reserved_ports current want
+    [[ $EUID == 0 && -w $file ]] || return 0
+    want="$((TEST_PG_PORT - 9))-$((REGION_PG_PORT_BASE + 40)),$((56000 + SMA_PORT_OFFSET))-$((56000 + SMA_PORT_OFFSET + 40))"
+    current=$(<"$file")
+    [[ ",$current," == *",$want,"* ]] && return 0
+    # The kernel keeps the list sorted and merged; a write replaces it, so the old list goes first.
+    echo "${current:+$current,}$want" >"$file" 2>/dev/null || warn "could not reserve ports $want from ephemeral use"
 }
 
 # Takes the lock that serialises cluster/up, cluster/down and cluster/start.
