@@ -43,21 +43,17 @@ import Testing
         for i in 0..<1000 {
             #expect(a.device(nucDigest: Self.digest(i)) == b.device(nucDigest: Self.digest(i)))
         }
-        #expect(throws: DeviceIndex.InsertConflict.duplicateSerial) {
-            var c = b
-            try c.insert(serialUTF8: Array("SEED-5".utf8), nucDigest: Self.digest(5000), tables: (1, 2, 3), revoked: false)
-        }
-        #expect(throws: DeviceIndex.InsertConflict.duplicateNUCHash) {
-            var c = b
-            try c.insert(serialUTF8: Array("NEW".utf8), nucDigest: Self.digest(5), tables: (1, 2, 3), revoked: false)
-        }
-        #expect(throws: DeviceIndex.InsertConflict.invalidTables) {
-            var c = b
-            try c.insert(serialUTF8: Array("NEW".utf8), nucDigest: Self.digest(5000), tables: (1, 1, 3), revoked: false)
-        }
-        #expect(throws: DeviceIndex.InsertConflict.invalidTables) {
-            var c = b
-            try c.insert(serialUTF8: Array("NEW".utf8), nucDigest: Self.digest(5000), tables: (1, 2, 65_536), revoked: false)
+        let refused: [(serial: String, digest: Int, tables: (Int, Int, Int), conflict: DeviceIndex.InsertConflict)] = [
+            ("SEED-5", 5000, (1, 2, 3), .duplicateSerial),
+            ("NEW", 5, (1, 2, 3), .duplicateNUCHash),
+            ("NEW", 5000, (1, 1, 3), .invalidTables),
+            ("NEW", 5000, (1, 2, 65_536), .invalidTables),
+        ]
+        for r in refused {
+            #expect(throws: r.conflict) {
+                var c = b
+                try c.insert(serialUTF8: Array(r.serial.utf8), nucDigest: Self.digest(r.digest), tables: r.tables, revoked: false)
+            }
         }
         #expect(b.count == 1000)
     }
